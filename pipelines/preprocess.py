@@ -1,0 +1,219 @@
+"""Raw Amazon reviews → validated, split, tf.Transform-encoded TFRecords.
+
+    python -m pipelines.preprocess --input Reviews.csv --output out/ [Beam options]
+
+Output directory (the contract with trainer/):
+    train/ val/ test/   part-*.tfrecord.gz   GZIP tf.Example: tokens, label, review_id, num_words
+    transform_fn/ transformed_metadata/    the tf.Transform graph and its output schema
+    metadata/                              the raw schema (TFTransformOutput.raw_feature_spec())
+    rejected/part-*.jsonl                  one JSON line per rejected row, with the reason
+    report.json                            the row ledger and data statistics
+
+Local runs use Beam's FnApiRunner (add `--direct_num_workers N
+--direct_running_mode multi_processing` for several processes); Beam's default
+DirectRunner would first try to download the Prism runner.
+"""
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+import apache_beam as beam
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
+from pipelines import report, transform
+from pipelines.rules import ApplyNotebookRules
+from pipelines.sources import ReadReviews
+from pipelines.split import SPLITS, AssignSplit, SplitFractions
+from pipelines.validate import ValidateReviews
+
+LOCAL_RUNNER = "FnApiRunner"
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported on one line with exit status 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    input: str
+    output: str
+    split: str = "time"
+    test_fraction: float = 0.2
+    val_fraction: float = 0.2
+    vocab_size: int = 20000
+    max_length: int = 400
+    num_shards: int = 8
+    overwrite: bool = False
+
+    @property
+    def fractions(self) -> SplitFractions:
+        return SplitFractions(test=self.test_fraction, val=self.val_fraction)
+
+
+def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
+    """Our flags into a PreprocessConfig; everything else is a Beam option."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.preprocess", description=__doc__.split("\n")[0])
+    parser.add_argument("--input", required=True, help="Reviews.csv / finefoods.txt[.gz]: path, glob or gs://, comma separated")
+    parser.add_argument("--output", required=True, help="output directory (local or gs://)")
+    parser.add_argument("--split", choices=("time", "hash"), default="time", help="by (Time, Id) order, or by hash of ProductId")
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="fraction of train+val")
+    parser.add_argument("--vocab-size", type=int, default=20000, help="ids in total: padding + words + OOV")
+    parser.add_argument("--max-length", type=int, default=400, help="ids kept per review (the last ones), front-padded")
+    parser.add_argument("--num-shards", type=int, default=8, help="TFRecord files per split")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+    args, beam_args = parser.parse_known_args(argv)
+    config = PreprocessConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PreprocessConfig)})
+    if not any(arg.startswith("--runner") for arg in beam_args):
+        beam_args = [f"--runner={LOCAL_RUNNER}", *beam_args]
+    return config, beam_args
+
+
+def checked(config: PreprocessConfig) -> PreprocessConfig:
+    """Fails fast, before any worker starts, on input we can already see is wrong."""
+    try:
+        config.fractions
+        transform.preprocessing_fn_for(config.vocab_size, config.max_length)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if config.num_shards < 1:
+        raise UsageError(f"--num-shards must be positive, got {config.num_shards}")
+    for pattern in config.input.split(","):
+        if not FileSystems.match([pattern.strip()])[0].metadata_list:
+            raise UsageError(f"no input file matches {pattern.strip()!r}")
+    if tf.io.gfile.exists(config.output) and tf.io.gfile.listdir(config.output):
+        if not config.overwrite:
+            raise UsageError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")
+        tf.io.gfile.rmtree(config.output)
+    return config
+
+
+def raw_example(review: dict) -> dict:
+    return {transform.TEXT: review["Text"], transform.LABEL: review["label"], transform.REVIEW_ID: review["Id"]}
+
+
+def tfrecord_sink(output_dir: str, split: str, num_shards: int) -> beam.io.WriteToTFRecord:
+    """DIR/<split>/part-*.tfrecord.gz; the suffix makes Beam compress with GZIP."""
+    prefix = os.path.join(output_dir, split, "part")
+    return beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord.gz", num_shards=num_shards)
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig) -> None:
+    raw_metadata = dataset_metadata.DatasetMetadata.from_feature_spec(transform.RAW_FEATURE_SPEC)
+    records = pipeline | "ReadReviews" >> ReadReviews(config.input)
+    validated = records | "ValidateReviews" >> ValidateReviews()
+    kept, dropped = validated.valid | "NotebookRules" >> ApplyNotebookRules()
+    assigned = kept | "AssignSplit" >> AssignSplit(config.split, config.fractions)
+
+    _ = (
+        validated.rejected
+        | "RejectedLines" >> beam.Values()
+        | "WriteRejected" >> beam.io.WriteToText(os.path.join(config.output, "rejected", "part"), file_name_suffix=".jsonl")
+    )
+    fates = (
+        (
+            validated.rejected | "RejectedFate" >> beam.Map(lambda kv: report.REJECTED_PREFIX + kv[0]),
+            dropped,
+            assigned | "SplitFate" >> beam.Map(lambda kv: report.SPLIT_PREFIX + kv[0]),
+        )
+        | "AllFates" >> beam.Flatten()
+        | "CountFates" >> beam.combiners.Count.PerElement()
+    )
+
+    by_split = assigned | "PartitionSplits" >> beam.Partition(lambda kv, _: SPLITS.index(kv[0]), len(SPLITS))
+    raw = {
+        split: by_split[i] | f"RawFeatures[{split}]" >> beam.Map(lambda kv: raw_example(kv[1]))
+        for i, split in enumerate(SPLITS)
+    }
+    preprocessing_fn = transform.preprocessing_fn_for(config.vocab_size, config.max_length)
+    with tft_beam.Context(temp_dir=os.path.join(config.output, "tmp")):
+        # The vocabulary is learnt from train alone; val and test reuse it.
+        transformed_train, transform_fn = (raw["train"], raw_metadata) | "AnalyzeAndTransform[train]" >> (
+            tft_beam.AnalyzeAndTransformDataset(preprocessing_fn, output_record_batches=True)
+        )
+        transformed = {"train": transformed_train}
+        for split in ("val", "test"):
+            transformed[split] = ((raw[split], raw_metadata), transform_fn) | f"Transform[{split}]" >> (
+                tft_beam.TransformDataset(output_record_batches=True)
+            )
+        written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
+
+    stats = []
+    for split in SPLITS:
+        _ = (
+            transformed[split]
+            | f"Encode[{split}]" >> tft_beam.EncodeTransformedDataset()
+            | f"Write[{split}]" >> tfrecord_sink(config.output, split, config.num_shards)
+        )
+        stats.append(
+            transformed[split][0]
+            | f"Stats[{split}]" >> beam.CombineGlobally(report.SplitStatsFn())
+            | f"Name[{split}]" >> beam.Map(lambda s, name: (name, s), split)
+        )
+    _ = (
+        pipeline
+        | "ReportSeed" >> beam.Create([None])
+        | "WriteReport" >> beam.FlatMap(
+            report.write_report,
+            output_dir=config.output,
+            max_length=config.max_length,
+            fates=beam.pvalue.AsDict(fates),
+            stats=beam.pvalue.AsDict(stats | "AllStats" >> beam.Flatten()),
+            transform_written=beam.pvalue.AsSingleton(written),
+        )
+    )
+
+
+def run(config: PreprocessConfig, beam_args: list[str]) -> dict:
+    """Runs the pipeline to completion and returns the report."""
+    # The raw schema next to transform_fn/ lets TFTransformOutput(DIR).raw_feature_spec() work.
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata.from_feature_spec(transform.RAW_FEATURE_SPEC),
+        os.path.join(config.output, "metadata"),
+    )
+    logging.info("preprocess: %s → %s (%s)", config.input, config.output, " ".join(beam_args))
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        build_pipeline(pipeline, config)
+    if tf.io.gfile.exists(os.path.join(config.output, "tmp")):
+        tf.io.gfile.rmtree(os.path.join(config.output, "tmp"))
+    with tf.io.gfile.GFile(os.path.join(config.output, "report.json")) as handle:
+        return json.load(handle)
+
+
+def summary_lines(result: dict, output_dir: str) -> list[str]:
+    examples = result["examples"]
+    return [
+        f"rows read {result['rows_read']:,}: rejected {result['rejected_total']:,} {result['rejected'] or ''}".rstrip(),
+        f"dropped: neutral {result['neutral_dropped']:,}, duplicates {result['duplicates_dropped']:,}, "
+        f"helpfulness {result['helpfulness_dropped']:,}",
+        "examples: " + ", ".join(f"{s} {examples[s]:,}" for s in SPLITS) + f" (ledger balanced: {result['balanced']})",
+        f"vocabulary {result['vocabulary_size']:,} ids, length p99.9 {result['token_length_percentiles']['all']['p99.9']}, "
+        f"train OOV rate {result['oov_rate']['train']}",
+        f"wrote {output_dir}/{{train,val,test}}/, transform_fn/, report.json",
+    ]
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config, beam_args = parsed_args(argv)
+    try:
+        checked(config)
+    except UsageError as error:
+        print(f"preprocess: error: {error}", file=sys.stderr)
+        return 2
+    result = run(config, beam_args)
+    for line in summary_lines(result, config.output):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

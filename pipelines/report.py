@@ -1,0 +1,118 @@
+"""DIR/report.json: where every input row went, and what the examples look like.
+
+Each row has exactly one fate: rejected (with a reason), dropped by a notebook
+rule, or written to a split. Counting fates gives rows_read as a sum, so the
+ledger balances by construction and the report says so. Per-split statistics
+are exact histograms (labels, words per review, token ids) merged by a
+CombineFn, so percentiles and the out-of-vocabulary rate need no second pass.
+"""
+import json
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipelines import rules
+from pipelines.split import SPLITS
+from pipelines.transform import LABEL, NUM_WORDS, TOKENS, model_vocabulary_size
+
+REJECTED_PREFIX = "rejected:"
+SPLIT_PREFIX = "split:"
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+def column_values(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    column = batch.column(batch.schema.get_field_index(name))
+    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+        column = column.flatten()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def added(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    size = max(len(a), len(b))
+    return np.pad(a, (0, size - len(a))) + np.pad(b, (0, size - len(b)))
+
+
+class SplitStatsFn(beam.CombineFn):
+    """Histograms of labels, words per review (before truncation) and token ids."""
+
+    KEYS = (LABEL, NUM_WORDS, TOKENS)
+
+    def create_accumulator(self):
+        return {key: np.zeros(0, np.int64) for key in self.KEYS}
+
+    def add_input(self, accumulator, transformed):
+        batch = transformed[0]  # (RecordBatch, passthrough features)
+        for key in self.KEYS:
+            accumulator[key] = added(accumulator[key], np.bincount(column_values(batch, key)))
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for accumulator in accumulators:
+            merged = {key: added(merged[key], accumulator[key]) for key in self.KEYS}
+        return merged
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def percentiles_of(histogram: np.ndarray) -> dict:
+    if histogram.sum() == 0:
+        return {f"p{p:g}": None for p in PERCENTILES}
+    values = np.repeat(np.arange(len(histogram)), histogram)
+    return {f"p{p:g}": float(np.percentile(values, p)) for p in PERCENTILES}
+
+
+def oov_rate(token_histogram: np.ndarray, vocab_size: int) -> float | None:
+    oov_id = vocab_size - 1
+    words = int(token_histogram[1:].sum())
+    if words == 0:
+        return None
+    return float(token_histogram[oov_id]) / words if oov_id < len(token_histogram) else 0.0
+
+
+def report_of(fates: dict, stats: dict, vocab_size: int, max_length: int) -> dict:
+    rejected = {k[len(REJECTED_PREFIX):]: v for k, v in sorted(fates.items()) if k.startswith(REJECTED_PREFIX)}
+    examples = {split: fates.get(SPLIT_PREFIX + split, 0) for split in SPLITS}
+    all_lengths = np.zeros(0, np.int64)
+    for split in SPLITS:
+        all_lengths = added(all_lengths, stats[split][NUM_WORDS])
+    report = {
+        "rows_read": sum(fates.values()),
+        "rejected": rejected,
+        "rejected_total": sum(rejected.values()),
+        rules.NEUTRAL: fates.get(rules.NEUTRAL, 0),
+        rules.DUPLICATE: fates.get(rules.DUPLICATE, 0),
+        rules.HELPFULNESS: fates.get(rules.HELPFULNESS, 0),
+        "examples": examples,
+        "labels": {
+            split: {"negative": int(added(stats[split][LABEL], np.zeros(2, np.int64))[0]),
+                    "positive": int(added(stats[split][LABEL], np.zeros(2, np.int64))[1])}
+            for split in SPLITS
+        },
+        "token_length_percentiles": {
+            **{split: percentiles_of(stats[split][NUM_WORDS]) for split in SPLITS},
+            "all": percentiles_of(all_lengths),
+        },
+        "truncated_fraction": (float(all_lengths[max_length + 1:].sum() / all_lengths.sum()) if all_lengths.sum() else None),
+        "vocabulary_size": vocab_size,
+        "max_length": max_length,
+        "oov_rate": {split: oov_rate(stats[split][TOKENS], vocab_size) for split in SPLITS},
+    }
+    accounted = report["rejected_total"] + sum(report[k] for k in (rules.NEUTRAL, rules.DUPLICATE, rules.HELPFULNESS))
+    report["balanced"] = report["rows_read"] == accounted + sum(examples.values())
+    return report
+
+
+def write_report(_, output_dir: str, max_length: int, fates: dict, stats: dict, transform_written=None):
+    """Runs after WriteTransformFn (its completion is a side input) so that the
+    vocabulary it wrote can be measured."""
+    vocab_size = model_vocabulary_size(tft.TFTransformOutput(output_dir))
+    empty = SplitStatsFn().create_accumulator()
+    report = report_of(fates, {split: stats.get(split, empty) for split in SPLITS}, vocab_size, max_length)
+    with tf.io.gfile.GFile(f"{output_dir}/report.json", "w") as handle:
+        json.dump(report, handle, indent=2)
+    yield report

@@ -1,0 +1,92 @@
+"""The tf.Transform graph: raw review text → front-padded word ids.
+
+All cleaning happens inside the graph so that the exported model applies the
+very same steps to raw text at serving time (no training/serving skew).
+Ids: 0 is padding, 1..V-2 the most frequent train words, V-1 out-of-vocabulary;
+so an Embedding(V, 32) has exactly V·32 weights, as in the notebook.
+"""
+import functools
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+VOCAB_NAME = "words"
+TEXT, LABEL, REVIEW_ID = "text", "label", "review_id"
+TOKENS, NUM_WORDS = "tokens", "num_words"
+PAD_ID = 0
+
+RAW_FEATURE_SPEC = {
+    TEXT: tf.io.FixedLenFeature([], tf.string),
+    LABEL: tf.io.FixedLenFeature([], tf.int64),
+    REVIEW_ID: tf.io.FixedLenFeature([], tf.int64),
+}
+
+# NLTK's English stopwords (the notebook's list) reduced to letters only, since
+# cleaning keeps letters only ("don't" becomes "don t").
+_NLTK_STOPWORDS = """
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+hers herself it its itself they them their theirs themselves what which who whom this that these
+those am is are was were be been being have has had having do does did doing a an the and but if or
+because as until while of at by for with about against between into through during before after
+above below to from up down in out on off over under again further then once here there when where
+why how all any both each few more most other some such no nor not only own same so than too very s
+t can will just don should now d ll m o re ve y ain aren couldn didn doesn hadn hasn haven isn ma
+mightn mustn needn shan shouldn wasn weren won wouldn
+""".split()
+# Negations carry sentiment ("not good"): the notebook's point of keeping them.
+NEGATIONS = frozenset(
+    "no nor not never don ain aren couldn didn doesn hadn hasn haven isn mightn mustn needn shan "
+    "shouldn wasn weren won wouldn".split()
+)
+STOPWORDS = tuple(word for word in _NLTK_STOPWORDS if word not in NEGATIONS)
+_STOPWORD_PATTERN = r"\b(?:" + "|".join(STOPWORDS) + r")\b"
+
+
+def cleaned_words(text: tf.Tensor) -> tf.RaggedTensor:
+    """Lower-case, strip HTML tags and entities, letters only, drop stopwords."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, r"<[^>]*>", " ")
+    text = tf.strings.regex_replace(text, r"&(?:[a-z]+|#[0-9]+|#x[0-9a-f]+);", " ")
+    text = tf.strings.regex_replace(text, r"[^a-z]+", " ")
+    text = tf.strings.regex_replace(text, _STOPWORD_PATTERN, " ")
+    return tf.strings.split(text)
+
+
+def front_padded(ids: tf.RaggedTensor, max_length: int) -> tf.Tensor:
+    """Keeps the last `max_length` ids and pads in front with 0, like Keras
+    pad_sequences(padding='pre', truncating='pre')."""
+    tail = ids[:, -max_length:]
+    pad_lengths = max_length - tail.row_lengths()
+    pad = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(pad_lengths)], tf.int64), pad_lengths)
+    return tf.concat([pad, tail], axis=1).to_tensor(shape=[None, max_length])
+
+
+def preprocessing_fn(inputs: dict, vocab_size: int, max_length: int) -> dict:
+    words = cleaned_words(inputs[TEXT])
+    # top_k leaves room for padding (0) and the out-of-vocabulary id (V-1).
+    ids = tft.compute_and_apply_vocabulary(
+        words, top_k=vocab_size - 2, num_oov_buckets=1, vocab_filename=VOCAB_NAME
+    )
+    return {
+        TOKENS: front_padded(ids + 1, max_length),
+        NUM_WORDS: tf.cast(words.row_lengths(), tf.int64),
+        LABEL: inputs[LABEL],
+        REVIEW_ID: inputs[REVIEW_ID],
+    }
+
+
+def preprocessing_fn_for(vocab_size: int, max_length: int):
+    if vocab_size < 3:
+        raise ValueError(f"--vocab-size must be at least 3 (padding, one word, OOV), got {vocab_size}")
+    if max_length < 1:
+        raise ValueError(f"--max-length must be positive, got {max_length}")
+    return functools.partial(preprocessing_fn, vocab_size=vocab_size, max_length=max_length)
+
+
+def model_vocabulary_size(tft_output: tft.TFTransformOutput) -> int:
+    """Embedding input size: the words found, plus padding and the OOV id."""
+    return tft_output.vocabulary_size_by_name(VOCAB_NAME) + 2
+
+
+def sequence_length(tft_output: tft.TFTransformOutput) -> int:
+    return int(tft_output.transformed_feature_spec()[TOKENS].shape[0])

@@ -1,0 +1,48 @@
+"""review-sentiment: Beam + tf.Transform preprocessing and Keras LSTM training.
+
+This same file is what Dataflow workers install (`--setup_file ./setup.py`),
+so the runtime pins below are the whole contract between local runs, CI and
+the cloud. tensorflow, tensorflow-transform, tfx-bsl and apache-beam must move
+together: tensorflow-transform 1.21 requires tensorflow >=2.21,<2.22.
+"""
+import setuptools
+
+RUNTIME = [
+    "tensorflow==2.21.0",
+    "tensorflow-transform==1.21.0",
+    "tfx-bsl==1.21.0",
+    "apache-beam[gcp]==2.77.0",
+    "keras==3.15.1",
+    "tf_keras==2.21.0",
+    # TF 2.21 no longer pulls tensorboard in; keras.callbacks.TensorBoard needs it.
+    "tensorboard==2.21.0",
+    "numpy>=1.26,<3",
+    "matplotlib>=3.8,<4",
+]
+
+EXTRAS = {
+    # pandas: the notebook baseline in benchmarks/ and independent checks in tests/.
+    "test": ["pytest==9.2.0", "pytest-timeout==2.4.0", "pandas>=2.2,<4"],
+    # Vertex AI client; apache-beam[gcp] 2.77 caps it below 2.0.
+    "deploy": ["google-cloud-aiplatform>=1.60,<2"],
+}
+
+setuptools.setup(
+    name="review-sentiment",
+    version="0.1.0",
+    description="Amazon Fine Food review sentiment: Beam/tf.Transform data prep and Keras LSTM training",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["pipelines", "trainer", "deploy", "deploy.*", "schemas"]),
+    package_data={"schemas": ["*.json"]},
+    include_package_data=True,
+    install_requires=RUNTIME,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "review-preprocess=pipelines.preprocess:main",
+            "review-sample=pipelines.sample:main",
+            "review-train=trainer.task:main",
+            "review-predict=trainer.predict:main",
+        ]
+    },
+)
