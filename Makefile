@@ -1,0 +1,46 @@
+# make demo : the whole local workflow on a built-in SYNTHETIC sample
+# make test : the test suite (what CI runs)
+# Both create or update .venv by themselves (Python 3.11, pinned stack, ~3 GB).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO ?= demo
+DEMO_ROWS ?= 20000
+DEMO_EPOCHS ?= 3
+PYTEST_ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv demo test bench clean
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,deploy]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m pipelines.sample --rows $(DEMO_ROWS) --output $(DEMO)/data/synthetic_reviews.csv
+	$(BIN)/python -m pipelines.preprocess --input $(DEMO)/data/synthetic_reviews.csv --output $(DEMO)/prep --overwrite
+	$(BIN)/python -m trainer.task --data $(DEMO)/prep --job-dir $(DEMO)/jobs/lstm1 --model lstm1 \
+		--epochs $(DEMO_EPOCHS) --batch-size 128 --overwrite
+	$(BIN)/python -m trainer.predict --model $$(ls -d $(DEMO)/jobs/lstm1/export/* | tail -n 1) \
+		"This coffee is delicious and fresh, I will buy again. Highly recommend!" \
+		"Terrible. It tasted stale and bland, a waste of money. Never again." \
+		"The box was smaller than expected but my dog loves it."
+	$(BIN)/python -m trainer.compare $(DEMO)/jobs/lstm1
+	@echo "demo artifacts: data $(DEMO)/data/  preprocessed $(DEMO)/prep/ (report.json, rejected/)  job $(DEMO)/jobs/lstm1/ (metrics.json, loss.png, export/)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/preprocess.py
+	$(BIN)/python benchmarks/train.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache build *.egg-info

@@ -1,0 +1,51 @@
+"""The notebook's conclusion table, from finished jobs.
+
+    python -m trainer.compare JOB1 JOB2 ...   → Markdown on stdout
+"""
+import argparse
+import os
+import sys
+
+from trainer.artifacts import read_json
+
+COLUMNS = (
+    ("model", "model", "{}"),
+    ("layers", "architecture", "{}"),
+    ("train loss", "train_loss", "{:.4f}"),
+    ("val loss", "val_loss", "{:.4f}"),
+    ("test loss", "test_loss", "{:.4f}"),
+    ("test accuracy", "test_accuracy", "{:.2%}"),
+    ("test AUC", "test_auc", "{:.4f}"),
+    ("s / epoch", "seconds_per_epoch", "{:.1f}"),
+)
+
+
+def table_row(metrics: dict) -> str:
+    cells = [fmt.format(metrics[key]) if metrics.get(key) is not None else "–" for _, key, fmt in COLUMNS]
+    return "| " + " | ".join(cells) + " |"
+
+
+def comparison_table(job_dirs: list[str]) -> str:
+    lines = ["| " + " | ".join(title for title, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for job_dir in job_dirs:
+        metrics = read_json(os.path.join(job_dir, "metrics.json"))
+        if metrics is None:
+            raise FileNotFoundError(f"{job_dir} has no metrics.json (not a finished trainer.task run)")
+        lines.append(table_row(metrics))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("jobs", nargs="+", help="trainer.task --job-dir folders")
+    args = parser.parse_args(argv)
+    try:
+        print(comparison_table(args.jobs))
+    except FileNotFoundError as error:
+        print(f"compare: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

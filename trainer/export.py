@@ -1,0 +1,65 @@
+"""One SavedModel that takes raw review text.
+
+The transform graph (vocabulary table included) is tracked by the exported
+module, so the very cleaning and id mapping used for training runs at serving
+time. Signatures:
+    serving_default     text: string[None]            → probability, label
+    serve_tf_example    examples: serialized tf.Example → probability, label
+    transform_features  text: string[None]            → tokens, num_words
+"""
+import os
+import time
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipelines.transform import NUM_WORDS, TEXT, TOKENS
+
+THRESHOLD = 0.5
+
+
+class SentimentModule(tf.Module):
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
+        super().__init__()
+        self.model = model
+        self.transform_layer = tft_output.transform_features_layer()
+        self.serving_feature_spec = {TEXT: tft_output.raw_feature_spec()[TEXT]}
+
+    def _transformed(self, text: tf.Tensor) -> dict:
+        # Only the text is given: outputs that need the label are dropped.
+        return self.transform_layer({TEXT: text})
+
+    def _predictions(self, text: tf.Tensor) -> dict:
+        probability = tf.squeeze(self.model(self._transformed(text)[TOKENS], training=False), axis=-1)
+        probability = tf.cast(probability, tf.float32)
+        return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)])
+    def serve_text(self, text):
+        return self._predictions(text)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_tf_example(self, examples):
+        return self._predictions(tf.io.parse_example(examples, self.serving_feature_spec)[TEXT])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)])
+    def transform_features(self, text):
+        transformed = self._transformed(text)
+        return {TOKENS: transformed[TOKENS], NUM_WORDS: transformed[NUM_WORDS]}
+
+
+def versioned_dir(export_root: str) -> str:
+    """TF Serving loads the highest numeric subdirectory of a model base path."""
+    return os.path.join(export_root, str(int(time.time())))
+
+
+def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> str:
+    module = SentimentModule(model, tft_output)
+    signatures = {
+        "serving_default": module.serve_text,
+        "serve_tf_example": module.serve_tf_example,
+        "transform_features": module.transform_features,
+    }
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    return export_dir

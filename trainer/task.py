@@ -1,0 +1,260 @@
+"""Train the notebook's LSTM on the preprocessing output and export it.
+
+    python -m trainer.task --data DIR --job-dir JOB [--model lstm1|lstm2] [--epochs 10] ...
+
+JOB (local or gs://) receives history.json, metrics.json, loss.png, logs/
+(TensorBoard), checkpoints/ (best validation loss, and the backup an
+interrupted run resumes from) and export/<version>/ (the SavedModel that takes
+raw text). On Vertex AI the AIP_MODEL_DIR, AIP_CHECKPOINT_DIR and
+AIP_TENSORBOARD_LOG_DIR variables it sets take precedence. Under
+MultiWorkerMirroredStrategy (TF_CONFIG) only the chief writes the artifacts;
+the other workers write theirs to a scratch folder that is removed.
+"""
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+import tensorflow as tf
+
+# Must come before keras is used: it sets TF_USE_LEGACY_KERAS for tf.keras,
+# which this package never uses (`import keras` is Keras 3).
+import tensorflow_transform as tft  # noqa: I001
+
+import keras
+
+from trainer import artifacts, data, evaluation, export, models
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    job_dir: str
+    model: str = "lstm1"
+    epochs: int = 10
+    batch_size: int = 2048  # global, across all replicas
+    learning_rate: float = 1e-3
+    seed: int = 7
+    strategy: str = "auto"
+    steps_per_epoch: int | None = None  # default: one pass over train
+    overwrite: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class JobPaths:
+    """Where this process writes; a non-chief worker gets a scratch copy."""
+
+    root: str
+    export_root: str
+    export_versioned: bool  # TF Serving layout; Vertex wants AIP_MODEL_DIR itself
+    checkpoints: str
+    logs: str
+    backup: str
+    is_chief: bool
+
+    @property
+    def history(self) -> str:
+        return os.path.join(self.root, "history.json")
+
+    @property
+    def metrics(self) -> str:
+        return os.path.join(self.root, "metrics.json")
+
+    @property
+    def loss_plot(self) -> str:
+        return os.path.join(self.root, "loss.png")
+
+    @property
+    def best_weights(self) -> str:
+        return os.path.join(self.checkpoints, "best.weights.h5")
+
+
+class UsageError(Exception):
+    """Reported on one line with exit status 2."""
+
+
+def parsed_config(argv=None) -> TrainConfig:
+    parser = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="output directory of pipelines.preprocess")
+    parser.add_argument("--job-dir", required=True, help="where this job writes (local or gs://)")
+    parser.add_argument("--model", choices=sorted(models.BUILDERS), default="lstm1")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=2048, help="global batch size")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"), default="auto")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
+    args = parser.parse_args(argv)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    for name in ("epochs", "batch_size"):
+        if getattr(config, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    return config
+
+
+def cluster_task() -> tuple[str, int, dict]:
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task", {})
+    return task.get("type", "chief"), int(task.get("index", 0)), tf_config.get("cluster", {})
+
+
+def is_chief() -> bool:
+    task_type, index, cluster = cluster_task()
+    return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: several workers in TF_CONFIG → multi-worker; several GPUs → mirrored."""
+    _, _, cluster = cluster_task()
+    workers = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    gpus = tf.config.list_physical_devices("GPU")
+    if name == "auto":
+        name = "multi-worker" if workers > 1 else "mirrored" if len(gpus) > 1 else "one-device"
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+
+
+def job_paths(job_dir: str) -> JobPaths:
+    task_type, index, _ = cluster_task()
+    chief = is_chief()
+    root = job_dir if chief else os.path.join(job_dir, "workers", f"{task_type}-{index}")
+    checkpoints = os.environ.get("AIP_CHECKPOINT_DIR") or os.path.join(job_dir, "checkpoints")
+    return JobPaths(
+        root=root,
+        export_root=(os.environ.get("AIP_MODEL_DIR") if chief else None) or os.path.join(root, "export"),
+        export_versioned=not (chief and os.environ.get("AIP_MODEL_DIR")),
+        checkpoints=checkpoints if chief else os.path.join(root, "checkpoints"),
+        logs=(os.environ.get("AIP_TENSORBOARD_LOG_DIR") if chief else None) or os.path.join(root, "logs"),
+        # Each task backs up on its own: workers writing one file would clobber it.
+        backup=os.path.join(checkpoints, "backup", f"{task_type}-{index}"),
+        is_chief=chief,
+    )
+
+
+def prepared_job_dir(config: TrainConfig) -> None:
+    """A finished run is kept unless --overwrite; an unfinished one is resumed."""
+    if tf.io.gfile.exists(os.path.join(config.job_dir, "metrics.json")):
+        if not config.overwrite:
+            raise UsageError(f"{config.job_dir} already holds a finished run; pass --overwrite to replace it")
+        if is_chief():
+            tf.io.gfile.rmtree(config.job_dir)
+    tf.io.gfile.makedirs(config.job_dir)
+
+
+def checked_records(spec: data.DataSpec) -> None:
+    """Parses one batch of every split now, so a mismatched file is a clear error, not a crash mid-fit."""
+    for split in data.SPLITS:
+        try:
+            next(iter(data.dataset(spec, split, 2)))
+        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
+            first_line = str(error).strip().splitlines()[0][:200]
+            raise data.DataError(f"{split} TFRecords do not match the transformed feature spec: {first_line}") from None
+
+
+def resumed_epoch(backup_dir: str) -> int:
+    metadata = artifacts.read_json(os.path.join(backup_dir, "training_metadata.json"), {})
+    return int(metadata.get("epoch", 0))
+
+
+def callbacks(paths: JobPaths, examples_per_epoch: int) -> list[keras.callbacks.Callback]:
+    return [
+        keras.callbacks.BackupAndRestore(paths.backup, double_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(paths.best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True),
+        keras.callbacks.TensorBoard(paths.logs),
+        artifacts.EpochRecorder(paths.history, examples_per_epoch),
+    ]
+
+
+def architecture(model: keras.Model) -> str:
+    parts = []
+    for layer in model.layers[1:]:
+        if isinstance(layer, keras.layers.Embedding):
+            parts.append(f"Embedding({layer.input_dim}, {layer.output_dim})")
+        elif isinstance(layer, keras.layers.LSTM):
+            parts.append(f"LSTM({layer.units})")
+        elif isinstance(layer, keras.layers.Dense):
+            parts.append(f"Dense({layer.units}, {layer.activation.__name__})")
+    return " → ".join(parts)
+
+
+def train(config: TrainConfig) -> dict:
+    """Fits, evaluates on test, exports; returns metrics.json's content."""
+    strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
+    spec = data.data_spec(config.data)
+    checked_records(spec)
+    prepared_job_dir(config)
+    paths = job_paths(config.job_dir)
+    keras.utils.set_random_seed(config.seed)
+
+    steps = config.steps_per_epoch or math.ceil(spec.examples["train"] / config.batch_size)
+    train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed)
+    val_batches = data.dataset(spec, "val", config.batch_size, shard_by_file=False)
+    with strategy.scope():
+        model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate)
+    logging.info("%s: %s, %d params, %d replicas, %d steps/epoch of %d", config.model, architecture(model),
+                 model.count_params(), strategy.num_replicas_in_sync, steps, config.batch_size)
+    if resumed_epoch(paths.backup):
+        logging.info("resuming at epoch %d from %s", resumed_epoch(paths.backup) + 1, paths.backup)
+
+    model.fit(
+        train_batches,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        validation_data=val_batches,
+        callbacks=callbacks(paths, steps * config.batch_size),
+        verbose=2,
+    )
+
+    history = artifacts.read_json(paths.history, [])
+    labels, probabilities = evaluation.predictions(model, data.dataset(spec, "test", config.batch_size, shard_by_file=False))
+    metrics = {
+        "model": config.model,
+        "architecture": architecture(model),
+        "params": model.count_params(),
+        "epochs": len(history),
+        "batch_size": config.batch_size,
+        "replicas": strategy.num_replicas_in_sync,
+        "vocab_size": spec.vocab_size,
+        "sequence_length": spec.sequence_length,
+        **evaluation.binary_metrics(labels, probabilities),
+        "train_loss": history[-1]["loss"] if history else None,
+        "val_loss": history[-1].get("val_loss") if history else None,
+        "val_accuracy": history[-1].get("val_accuracy") if history else None,
+        "seconds_per_epoch": sum(e["seconds"] for e in history) / max(len(history), 1),
+        "examples_per_second": sum(e["examples_per_second"] for e in history) / max(len(history), 1),
+    }
+    export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
+    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir)
+    artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss")
+    artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
+    if not paths.is_chief:
+        tf.io.gfile.rmtree(paths.root)
+    return metrics
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = parsed_config(argv)
+    started = time.time()
+    try:
+        metrics = train(config)
+    except (UsageError, data.DataError) as error:
+        print(f"trainer: error: {error}", file=sys.stderr)
+        return 2
+    if is_chief():
+        print(f"test accuracy {metrics['test_accuracy']:.4f}, AUC {metrics['test_auc']}, loss {metrics['test_loss']:.4f} "
+              f"on {metrics['test_examples']:,} reviews ({time.time() - started:.0f} s)")
+        print(f"wrote {config.job_dir}/{{history.json,metrics.json,loss.png,logs/,checkpoints/}} and {metrics['export']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
