@@ -6,10 +6,9 @@ one is parsed by a single DoFn call; a Reshuffle afterwards spreads the rows.
 Nothing is validated here: every record read becomes one `RawRecord`, however
 broken, so that validation can account for it.
 """
+import codecs
 import csv
 import dataclasses
-import io
-import sys
 from typing import Iterator
 
 import apache_beam as beam
@@ -29,7 +28,11 @@ SNAP_FIELDS = {
     "review/text": "Text",
 }
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+# The longest real review is ~32k characters. A field past this limit (most
+# likely a stray quote swallowing the following rows) becomes a rejected
+# record instead of exhausting a worker's memory.
+MAX_FIELD_CHARS = 1_000_000
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +46,23 @@ class RawRecord:
     problem: str | None = None
 
 
-def text_stream(binary) -> io.TextIOWrapper:
-    # surrogateescape keeps undecodable bytes visible to validation instead of
-    # failing the whole file.
-    return io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+def text_lines(binary, chunk_size: int = 1 << 20) -> Iterator[str]:
+    """Lines with their "\n" kept, from any object with read(): Beam's
+    compressed files are not io streams, so TextIOWrapper cannot wrap them.
+    surrogateescape keeps undecodable bytes visible to validation instead of
+    failing the whole file."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    pending = ""
+    while True:
+        chunk = binary.read(chunk_size)
+        pending += decoder.decode(chunk, final=not chunk)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line + "\n"
+        if not chunk:
+            break
+    if pending:
+        yield pending
 
 
 def csv_records(source: str, stream) -> Iterator[RawRecord]:
@@ -57,7 +73,7 @@ def csv_records(source: str, stream) -> Iterator[RawRecord]:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as error:  # e.g. a NUL byte; the reader resumes on the next line
+        except csv.Error as error:  # e.g. an oversized field; the reader resumes on the next line
             number += 1
             yield RawRecord(source, number, (), problem=f"unparseable_csv: {error}")
             continue
@@ -121,9 +137,9 @@ def is_snap(first_bytes: bytes) -> bool:
 
 def records_in_file(source: str, binary) -> Iterator[RawRecord]:
     """Sniffs the format from the first bytes rather than trusting the file name."""
-    buffered = io.BufferedReader(binary) if not hasattr(binary, "peek") else binary
-    parse = snap_records if is_snap(buffered.peek(64)[:64]) else csv_records
-    yield from parse(source, text_stream(buffered))
+    parse = snap_records if is_snap(binary.read(64)) else csv_records
+    binary.seek(0)  # Beam's file objects, compressed ones too, can rewind
+    yield from parse(source, text_lines(binary))
 
 
 class ParseFileFn(beam.DoFn):

@@ -1,0 +1,159 @@
+"""End to end: pipelines.preprocess on the fixture, on the real sample (checked
+against an independent pandas computation), as a Dataflow job graph, and with
+several worker processes."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipelines import preprocess
+from tests.conftest import (FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
+                            FIXTURE_ROWS, FIXTURE_UNHELPFUL, run_module)
+
+SPLITS = ("train", "val", "test")
+
+
+def read_split(out_dir, split) -> list[dict]:
+    """The TFRecords of one split, parsed with the transformed feature spec."""
+    spec = tft.TFTransformOutput(str(out_dir)).transformed_feature_spec()
+    files = sorted(tf.io.gfile.glob(os.path.join(str(out_dir), split, "*.tfrecord.gz")))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024).map(lambda s: tf.io.parse_example(s, spec))
+    rows = []
+    for batch in records.as_numpy_iterator():
+        rows += [{key: batch[key][i] for key in batch} for i in range(len(batch["review_id"]))]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def fixture_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fixture") / "out"
+    assert preprocess.main(["--input", str(FIXTURE_CSV), "--output", str(out), "--max-length", "12",
+                            "--num-shards", "2", "--test-fraction", "0.25", "--val-fraction", "0.25"]) == 0
+    return out
+
+
+def test_fixture_report_accounts_for_every_row(fixture_out):
+    report = json.loads((fixture_out / "report.json").read_text())
+    assert report["rows_read"] == FIXTURE_ROWS
+    assert report["rejected"] == FIXTURE_REJECTED
+    assert (report["neutral_dropped"], report["duplicates_dropped"], report["helpfulness_dropped"]) == (
+        FIXTURE_NEUTRAL, FIXTURE_DUPLICATES, FIXTURE_UNHELPFUL)
+    assert sum(report["examples"].values()) == FIXTURE_KEPT
+    assert report["balanced"] is True
+    # 17 kept: floor(0.75·17)=12 train+val, floor(0.75·12)=9 train.
+    assert report["examples"] == {"train": 9, "val": 3, "test": 5}
+    assert set(report["token_length_percentiles"]["all"]) == {"p50", "p90", "p99", "p99.9"}
+
+
+def test_fixture_rejected_rows_are_written_with_reasons(fixture_out):
+    lines = [json.loads(line) for f in sorted((fixture_out / "rejected").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    assert sorted((line["record"], line["reason"]) for line in lines) == [
+        (7, "column_count"), (8, "not_an_integer"), (9, "out_of_range"), (10, "empty_text"), (11, "undecodable_text")]
+    assert all(line["source"].endswith("reviews.csv") and line["values"] for line in lines)
+
+
+def test_fixture_tfrecords_hold_the_kept_reviews_split_by_time(fixture_out):
+    splits = {split: read_split(fixture_out, split) for split in SPLITS}
+    ids = {split: sorted(int(r["review_id"]) for r in rows) for split, rows in splits.items()}
+    # Kept duplicate is Id 2 (ProductId A00… sorts first); 4 unhelpful, 5 neutral, 7-11 rejected.
+    assert sorted(sum(ids.values(), [])) == [2, 3, 6, *range(12, 26)]
+    # By (Time, Id): 12..20 (1.10e9-1.18e9) train; 21, 3 (1.20e9), 22 val; 23, 24, 25, 6 (1.27e9), 2 (1.30e9) test.
+    assert ids["train"] == list(range(12, 21))
+    assert ids["val"] == [3, 21, 22] and ids["test"] == [2, 6, 23, 24, 25]
+    for row in splits["train"]:
+        assert row["tokens"].shape == (12,) and row["tokens"].dtype == np.int64
+    by_id = {int(r["review_id"]): r for rows in splits.values() for r in rows}
+    assert by_id[3]["label"] == 0 and by_id[2]["label"] == 1 and by_id[6]["label"] == 0
+
+
+def test_missing_input_is_a_one_line_error(tmp_path):
+    result = run_module("pipelines.preprocess", "--input", str(tmp_path / "nope*.csv"), "--output", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: no input file matches {str(tmp_path / 'nope*.csv')!r}"
+    assert "Traceback" not in result.stderr
+
+
+def test_non_empty_output_refused_without_overwrite(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    assert preprocess.main(["--input", str(FIXTURE_CSV), "--output", str(tmp_path / "out")]) == 2
+    assert "not empty; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "out" / "keep.txt").exists()
+
+
+def notebook_split_ids(csv_path) -> dict:
+    """The notebook's rules and time split, computed independently with pandas."""
+    import pandas as pd
+
+    df = pd.read_csv(csv_path)
+    df = df[df["Score"] != 3]
+    df = df.sort_values(["ProductId", "Id"]).drop_duplicates(subset=["UserId", "ProfileName", "Time", "Text"], keep="first")
+    df = df[df["HelpfulnessNumerator"] <= df["HelpfulnessDenominator"]].sort_values(["Time", "Id"])
+    n = len(df)
+    train_val = math.floor(0.8 * n)
+    train = math.floor(0.8 * train_val)
+    ids = df["Id"].tolist()
+    return {"train": ids[:train], "val": ids[train:train_val], "test": ids[train_val:], "_labels": dict(zip(df["Id"], df["Score"] > 3))}
+
+
+@pytest.mark.slow
+def test_real_sample_matches_pandas_and_serving_transform(shared_sample, tmp_path):
+    out = tmp_path / "out"
+    assert preprocess.main(["--input", str(shared_sample), "--output", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    expected = notebook_split_ids(shared_sample)
+    assert report["rows_read"] == 5000 and report["rejected_total"] == 0
+    assert report["neutral_dropped"] == 395  # Score 3 in the first 5,000 rows
+    assert report["examples"] == {split: len(expected[split]) for split in SPLITS}
+    assert report["balanced"] is True
+    assert report["vocabulary_size"] <= 20000
+
+    stored = {split: read_split(out, split) for split in SPLITS}
+    for split in SPLITS:
+        assert sorted(int(r["review_id"]) for r in stored[split]) == sorted(expected[split])
+        assert all(int(r["label"]) == int(expected["_labels"][int(r["review_id"])]) for r in stored[split])
+
+    # No training/serving skew: the saved transform graph applied to the raw
+    # texts gives exactly the stored tokens.
+    import pandas as pd
+
+    texts = pd.read_csv(shared_sample).set_index("Id")["Text"]
+    rows = stored["test"][:200]
+    raw = {"text": tf.constant([texts[int(r["review_id"])] for r in rows])}
+    served = tft.TFTransformOutput(str(out)).transform_features_layer()(raw)["tokens"].numpy()
+    np.testing.assert_array_equal(served, np.stack([r["tokens"] for r in rows]))
+
+
+@pytest.mark.slow
+def test_dataflow_job_graph_builds_offline():
+    result = run_module(
+        "pipelines.preprocess", "--input", "gs://example-bucket/Reviews.csv", "--output", "gs://example-bucket/prep",
+        "--runner", "DataflowRunner", "--project", "example-project", "--region", "us-central1",
+        "--temp_location", "gs://example-bucket/tmp", "--staging_location", "gs://example-bucket/staging",
+        "--setup_file", "./setup.py", "--experiments=upload_graph", "--dry_run=True", "--no_auth",
+        "--sdk_location=container",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("dry run: DataflowRunner job") and "upload_graph" in lines[0]
+    stages = {line.split("stage ", 1)[1] for line in lines[1:]}
+    assert {"ReadReviews", "ValidateReviews", "NotebookRules", "AssignSplit", "AnalyzeAndTransform[train]",
+            "Transform[val]", "Transform[test]", "WriteTransformFn", "Write[train]", "WriteRejected", "WriteReport"} <= stages
+
+
+@pytest.mark.slow
+def test_two_worker_processes_give_the_same_output(fixture_out, tmp_path):
+    out = tmp_path / "mp"
+    result = run_module("pipelines.preprocess", "--input", str(FIXTURE_CSV), "--output", str(out), "--max-length", "12",
+                        "--num-shards", "2", "--test-fraction", "0.25", "--val-fraction", "0.25",
+                        "--direct_num_workers", "2", "--direct_running_mode", "multi_processing")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "report.json").read_text()) == json.loads((fixture_out / "report.json").read_text())
+    for split in SPLITS:
+        mine = sorted((int(r["review_id"]), r["tokens"].tolist()) for r in read_split(out, split))
+        theirs = sorted((int(r["review_id"]), r["tokens"].tolist()) for r in read_split(fixture_out, split))
+        assert mine == theirs

@@ -1,0 +1,43 @@
+import collections
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.split import AssignSplit, SplitFractions, split_by_boundaries, split_by_hash, time_boundaries
+
+
+def test_notebook_split_sizes_on_the_full_dataset_count():
+    # 364,171 kept rows → 233,068 / 58,268 / 72,835, as in the notebook.
+    keys = [(t // 3, t) for t in range(364_171)]
+    boundaries = time_boundaries(keys, SplitFractions())
+    counts = collections.Counter(split_by_boundaries({"Time": t, "Id": i}, boundaries) for t, i in keys)
+    assert counts == {"train": 233_068, "val": 58_268, "test": 72_835}
+
+
+def test_time_split_is_by_time_then_id():
+    reviews = [{"Time": t, "Id": i, "ProductId": "p"} for i, t in enumerate([50, 10, 40, 10, 30, 20, 60, 70, 80, 90], 1)]
+    with TestPipeline(runner="FnApiRunner") as p:
+        assigned = p | beam.Create(reviews) | AssignSplit("time", SplitFractions(test=0.2, val=0.25))
+        # sorted (Time, Id): (10,2) (10,4) (20,6) (30,5) (40,3) (50,1) | (60,7) (70,8) | (80,9) (90,10)
+        assert_that(
+            assigned | beam.Map(lambda kv: (kv[1]["Id"], kv[0])),
+            equal_to([(2, "train"), (4, "train"), (6, "train"), (5, "train"), (3, "train"), (1, "train"),
+                      (7, "val"), (8, "val"), (9, "test"), (10, "test")]),
+        )
+
+
+def test_hash_split_keeps_a_product_together_and_is_deterministic():
+    fractions = SplitFractions()
+    products = [f"B{n:09d}" for n in range(4000)]
+    splits = [split_by_hash({"ProductId": p}, fractions) for p in products]
+    assert splits == [split_by_hash({"ProductId": p}, fractions) for p in products]
+    counts = collections.Counter(splits)
+    assert abs(counts["test"] / 4000 - 0.2) < 0.03 and abs(counts["val"] / 4000 - 0.16) < 0.03
+
+
+@pytest.mark.parametrize("test, val", [(1.0, 0.2), (-0.1, 0.2), (0.2, 1.5)])
+def test_bad_fractions_are_refused(test, val):
+    with pytest.raises(ValueError):
+        SplitFractions(test=test, val=val)
