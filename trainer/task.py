@@ -12,7 +12,6 @@ the other workers write theirs to a scratch folder that is removed.
 """
 import argparse
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ import tensorflow_transform as tft  # noqa: I001
 import keras
 
 from trainer import artifacts, data, evaluation, export, models
+from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,10 @@ class JobPaths:
     def best_weights(self) -> str:
         return os.path.join(self.checkpoints, "best.weights.h5")
 
+    @property
+    def final_weights(self) -> str:
+        return os.path.join(self.checkpoints, "final.weights.h5")
+
 
 class UsageError(Exception):
     """Reported on one line with exit status 2."""
@@ -95,31 +99,6 @@ def parsed_config(argv=None) -> TrainConfig:
         if getattr(config, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return config
-
-
-def cluster_task() -> tuple[str, int, dict]:
-    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = tf_config.get("task", {})
-    return task.get("type", "chief"), int(task.get("index", 0)), tf_config.get("cluster", {})
-
-
-def is_chief() -> bool:
-    task_type, index, cluster = cluster_task()
-    return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
-
-
-def distribution_strategy(name: str) -> tf.distribute.Strategy:
-    """auto: several workers in TF_CONFIG → multi-worker; several GPUs → mirrored."""
-    _, _, cluster = cluster_task()
-    workers = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
-    gpus = tf.config.list_physical_devices("GPU")
-    if name == "auto":
-        name = "multi-worker" if workers > 1 else "mirrored" if len(gpus) > 1 else "one-device"
-    if name == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
 
 
 def job_paths(job_dir: str) -> JobPaths:
@@ -185,6 +164,17 @@ def architecture(model: keras.Model) -> str:
     return " → ".join(parts)
 
 
+def remove_scratch(root: str) -> None:
+    """A non-chief's artifacts were only needed for the collective ops that wrote them."""
+    tf.io.gfile.rmtree(root)
+    parent = os.path.dirname(root)
+    try:
+        if not tf.io.gfile.listdir(parent):
+            tf.io.gfile.rmtree(parent)
+    except tf.errors.NotFoundError:
+        pass  # another worker removed it first
+
+
 def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
@@ -198,7 +188,7 @@ def train(config: TrainConfig) -> dict:
     train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed)
     val_batches = data.dataset(spec, "val", config.batch_size, shard_by_file=False)
     with strategy.scope():
-        model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate)
+        model = fit_ready(models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate), strategy)
     logging.info("%s: %s, %d params, %d replicas, %d steps/epoch of %d", config.model, architecture(model),
                  model.count_params(), strategy.num_replicas_in_sync, steps, config.batch_size)
     if resumed_epoch(paths.backup):
@@ -213,6 +203,10 @@ def train(config: TrainConfig) -> dict:
         verbose=2,
     )
 
+    backups = os.path.dirname(paths.backup)
+    if paths.is_chief and tf.io.gfile.exists(backups) and not tf.io.gfile.listdir(backups):
+        tf.io.gfile.rmtree(backups)  # BackupAndRestore removed its own folder once fit finished
+    model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
     labels, probabilities = evaluation.predictions(model, data.dataset(spec, "test", config.batch_size, shard_by_file=False))
     metrics = {
@@ -236,7 +230,7 @@ def train(config: TrainConfig) -> dict:
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss")
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:
-        tf.io.gfile.rmtree(paths.root)
+        remove_scratch(paths.root)
     return metrics
 
 

@@ -1,0 +1,161 @@
+"""trainer.task end to end on tiny data: artifacts, export fidelity, bad input,
+a real kill-and-resume, and two workers under MultiWorkerMirroredStrategy."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from pipelines.transform import TOKENS
+from tests.conftest import REPO, run_module
+from trainer import data, models, task
+
+
+def latest_export(job) -> str:
+    return sorted(str(p) for p in (job / "export").iterdir())[-1]
+
+
+def test_job_leaves_history_metrics_plot_logs_and_checkpoints(trained_job, prepared):
+    history = json.loads((trained_job / "history.json").read_text())
+    assert [e["epoch"] for e in history] == [1, 2]
+    assert {"loss", "val_loss", "accuracy", "val_accuracy", "auc", "val_auc", "seconds"} <= set(history[0])
+    metrics = json.loads((trained_job / "metrics.json").read_text())
+    for key in ("test_loss", "test_accuracy", "test_auc", "test_precision", "test_recall", "test_examples",
+                "params", "seconds_per_epoch", "examples_per_second"):
+        assert metrics[key] is not None, key
+    assert metrics["test_examples"] == json.loads((prepared / "report.json").read_text())["examples"]["test"]
+    assert (trained_job / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (trained_job / "checkpoints" / "best.weights.h5").exists()
+    assert any((trained_job / "logs").rglob("events.out.tfevents.*"))
+    assert not (trained_job / "workers").exists()
+
+
+def test_export_on_raw_text_equals_the_model_on_stored_tokens(trained_job, prepared, synthetic_csv):
+    spec = data.data_spec(str(prepared))
+    tokens, _, ids = next(iter(data.dataset(spec, "test", 64, with_ids=True)))
+    model = models.BUILDERS["lstm1"](spec.vocab_size)
+    model.load_weights(str(trained_job / "checkpoints" / "final.weights.h5"))
+    expected = model.predict(tokens, verbose=0).reshape(-1)
+
+    texts = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False).set_index("Id")["Text"]
+    raw = tf.constant([texts[str(i)] for i in ids.numpy()])
+    loaded = tf.saved_model.load(latest_export(trained_job))
+    served = loaded.signatures["serving_default"](text=raw)
+    np.testing.assert_allclose(served["probability"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(served["label"].numpy(), (expected >= 0.5).astype(np.int64))
+    transformed = loaded.signatures["transform_features"](text=raw)
+    np.testing.assert_array_equal(transformed[TOKENS].numpy(), tokens.numpy())
+
+
+def test_tf_example_signature_matches_raw_text_signature(trained_job):
+    loaded = tf.saved_model.load(latest_export(trained_job))
+    texts = ["Delicious, will buy again", "Stale and awful, never again"]
+    examples = [tf.train.Example(features=tf.train.Features(feature={
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString() for t in texts]
+    by_example = loaded.signatures["serve_tf_example"](examples=tf.constant(examples))["probability"].numpy()
+    by_text = loaded.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy()
+    np.testing.assert_allclose(by_example, by_text, atol=1e-6)
+
+
+def test_finished_job_is_refused_without_overwrite(trained_job, prepared, capsys):
+    assert task.main(["--data", str(prepared), "--job-dir", str(trained_job), "--epochs", "1"]) == 2
+    assert "already holds a finished run; pass --overwrite" in capsys.readouterr().err
+
+
+def test_data_without_transform_output_is_a_one_line_error(tmp_path):
+    result = run_module("trainer.task", "--data", str(tmp_path), "--job-dir", str(tmp_path / "job"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("trainer: error:") and "Traceback" not in result.stderr
+
+
+def test_tfrecords_not_matching_the_feature_spec_are_a_one_line_error(prepared, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared, copy)
+    for path in (copy / "val").glob("*.tfrecord.gz"):
+        with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+            example = tf.train.Example(features=tf.train.Features(feature={
+                "tokens": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))}))
+            writer.write(example.SerializeToString())
+    assert task.main(["--data", str(copy), "--job-dir", str(tmp_path / "job")]) == 2
+    assert "val TFRecords do not match the transformed feature spec" in capsys.readouterr().err
+
+
+def test_vertex_ai_variables_choose_the_output_folders(monkeypatch):
+    monkeypatch.setenv("AIP_MODEL_DIR", "gs://b/model")
+    monkeypatch.setenv("AIP_CHECKPOINT_DIR", "gs://b/ckpt")
+    monkeypatch.setenv("AIP_TENSORBOARD_LOG_DIR", "gs://b/tb")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    paths = task.job_paths("gs://b/job")
+    assert (paths.export_root, paths.export_versioned, paths.checkpoints, paths.logs) == ("gs://b/model", False, "gs://b/ckpt", "gs://b/tb")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}))
+    worker = task.job_paths("gs://b/job")
+    assert not worker.is_chief and worker.root == "gs://b/job/workers/worker-0" and worker.export_root.startswith(worker.root)
+
+
+def train_command(prepared, job, *extra) -> list[str]:
+    return [sys.executable, "-m", "trainer.task", "--data", str(prepared), "--job-dir", str(job), "--batch-size", "32", *extra]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_at_the_interrupted_epoch(prepared, tmp_path):
+    job = tmp_path / "job"
+    command = train_command(prepared, job, "--epochs", "6", "--steps-per-epoch", "12")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history_path = job / "history.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        if history_path.exists() and len(json.loads(history_path.read_text() or "[]")) >= 2:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done = [e["epoch"] for e in json.loads(history_path.read_text())]
+    assert 2 <= len(done) < 6 and not (job / "metrics.json").exists(), "the kill must land mid-training"
+
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resuming at epoch {len(done) + 1}" in second.stderr
+    history = json.loads(history_path.read_text())
+    assert [e["epoch"] for e in history] == [1, 2, 3, 4, 5, 6]
+    assert len({e["pid"] for e in history[: len(done)]}) == 1 and history[0]["pid"] != history[-1]["pid"]
+    assert history[len(done)]["pid"] == history[-1]["pid"]  # epochs after the kill ran in the second process
+    assert (job / "metrics.json").exists() and not (job / "checkpoints" / "backup").exists()
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp_path):
+    job = tmp_path / "job"
+    workers = [f"localhost:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        processes.append(subprocess.Popen(train_command(prepared, job, "--epochs", "2", "--steps-per-epoch", "3"),
+                                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+    assert "2 replicas" in outputs[0][1]
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["replicas"] == 2 and metrics["epochs"] == 2
+    assert len(list((job / "export").iterdir())) == 1
+    assert not (job / "workers").exists()  # the non-chief's scratch folder is removed
