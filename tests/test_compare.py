@@ -1,0 +1,20 @@
+import json
+
+from tests.conftest import run_module
+from trainer.compare import comparison_table
+
+
+def test_table_has_one_row_per_job_with_the_notebook_columns(trained_job, tmp_path):
+    other = tmp_path / "lstm2"
+    other.mkdir()
+    metrics = json.loads((trained_job / "metrics.json").read_text())
+    (other / "metrics.json").write_text(json.dumps({**metrics, "model": "lstm2", "test_accuracy": 0.92}))
+    lines = comparison_table([str(trained_job), str(other)]).splitlines()
+    assert lines[0] == "| model | layers | train loss | val loss | test loss | test accuracy | test AUC | s / epoch |"
+    assert lines[2].startswith("| lstm1 | Embedding(") and "LSTM(100)" in lines[2]
+    assert lines[3].startswith("| lstm2 |") and "| 92.00% |" in lines[3]
+
+
+def test_unfinished_job_is_a_one_line_error(tmp_path):
+    result = run_module("trainer.compare", str(tmp_path))
+    assert result.returncode == 2 and "has no metrics.json" in result.stderr

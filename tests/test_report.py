@@ -1,0 +1,24 @@
+import numpy as np
+
+from pipelines import report
+
+
+def test_percentiles_from_histogram_equal_numpy_on_the_values():
+    values = np.random.default_rng(1).integers(0, 500, 3001)
+    got = report.percentiles_of(np.bincount(values))
+    assert got == {f"p{p:g}": float(np.percentile(values, p)) for p in report.PERCENTILES}
+
+
+def test_oov_rate_counts_the_last_id_among_non_padding_ids():
+    tokens = np.array([0, 0, 0, 5, 6, 9, 9, 7, 9])  # V=10: OOV id is 9
+    assert report.oov_rate(np.bincount(tokens), vocab_size=10) == 3 / 6
+
+
+def test_report_sums_fates_into_rows_read_and_labels_per_split():
+    stats = {s: {"label": np.array([2, 3]), "num_words": np.array([0, 4, 1]), "tokens": np.array([9, 5, 1])} for s in ("train", "val", "test")}
+    fates = {"rejected:empty_text": 2, "neutral_dropped": 1, "duplicates_dropped": 1, "helpfulness_dropped": 0,
+             "split:train": 5, "split:val": 5, "split:test": 5}
+    result = report.report_of(fates, stats, vocab_size=3, max_length=1)
+    assert result["rows_read"] == 19 and result["balanced"] is True
+    assert result["labels"]["val"] == {"negative": 2, "positive": 3}
+    assert result["truncated_fraction"] == 3 / 15  # per split, one review of 2 words > max_length 1

@@ -1,0 +1,40 @@
+import csv
+
+import pandas as pd
+
+from pipelines import sample
+from schemas import COLUMN_NAMES
+
+
+def test_sample_is_kaggle_format_with_the_real_quirks(tmp_path):
+    path = tmp_path / "reviews.csv"
+    assert sample.write_sample(sample.SampleConfig(rows=4000, output=str(path), seed=3)) == 4000
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == COLUMN_NAMES and len(rows) == 4001
+    good = [r for r in rows[1:] if len(r) == 10]
+    texts = " ".join(r[9] for r in good)
+    assert "<br />" in texts and "&quot;" in texts and "<a href=" in texts
+    assert any("\n" in r[9] for r in good)  # raw newline inside a quoted field
+    assert any(r[6] == "3" for r in good)
+    assert any(r[4].isdigit() and r[5].isdigit() and int(r[4]) > int(r[5]) for r in good)
+    assert len(rows) - 1 - len(good) > 0 or any(r[6] in ("five", "7") or r[9] == "" for r in good)  # malformed rows
+    frame = pd.DataFrame(good, columns=COLUMN_NAMES)
+    reposted = frame.groupby(["UserId", "Time", "Text"])["ProductId"].nunique()
+    assert (reposted > 1).any()  # one review under several ProductIds
+
+
+def test_sample_sentiment_is_learnable_and_deterministic(tmp_path):
+    config = sample.SampleConfig(rows=2000, output=str(tmp_path / "a.csv"), seed=5)
+    sample.write_sample(config)
+    again = tmp_path / "b.csv"
+    sample.write_sample(sample.SampleConfig(rows=2000, output=str(again), seed=5))
+    assert (tmp_path / "a.csv").read_bytes() == again.read_bytes()
+    frame = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False, on_bad_lines="skip")
+    frame = frame[frame["Score"].isin(["1", "2", "4", "5"])]
+    positive = frame["Score"].isin(["4", "5"])
+    says_positive = frame["Text"].str.lower().str.contains("|".join(sample.POSITIVE))
+    says_negative = frame["Text"].str.lower().str.contains("|".join(sample.NEGATIVE))
+    # Words predict the label well above chance, but not perfectly (noise).
+    assert (says_positive[positive].mean() - says_positive[~positive].mean()) > 0.5
+    assert (says_negative[~positive].mean() - says_negative[positive].mean()) > 0.5
