@@ -36,6 +36,9 @@ from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviews
 
 LOCAL_RUNNER = "FnApiRunner"
+# Reviews per Arrow RecordBatch given to tf.Transform: large enough that TF
+# calls and per-batch vocabulary counts are few, small enough to stay light.
+TFT_BATCH_SIZE = 1000
 
 
 class UsageError(Exception):
@@ -97,8 +100,8 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     return config
 
 
-def raw_example(review: dict) -> dict:
-    return {transform.TEXT: review["Text"], transform.LABEL: review["label"], transform.REVIEW_ID: review["Id"]}
+def raw_row(review: dict) -> tuple[str, int, int]:
+    return review["Text"], review["label"], review["Id"]
 
 
 def tfrecord_sink(output_dir: str, split: str, num_shards: int) -> beam.io.WriteToTFRecord:
@@ -108,7 +111,7 @@ def tfrecord_sink(output_dir: str, split: str, num_shards: int) -> beam.io.Write
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: str | None = None) -> None:
-    raw_metadata = dataset_metadata.DatasetMetadata.from_feature_spec(transform.RAW_FEATURE_SPEC)
+    raw_adapter = transform.raw_tensor_adapter_config()
     records = pipeline | "ReadReviews" >> ReadReviews(config.input)
     validated = records | "ValidateReviews" >> ValidateReviews()
     kept, dropped = validated.valid | "NotebookRules" >> ApplyNotebookRules()
@@ -131,18 +134,23 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
 
     by_split = assigned | "PartitionSplits" >> beam.Partition(lambda kv, _: SPLITS.index(kv[0]), len(SPLITS))
     raw = {
-        split: by_split[i] | f"RawFeatures[{split}]" >> beam.Map(lambda kv: raw_example(kv[1]))
+        split: (
+            by_split[i]
+            | f"RawFeatures[{split}]" >> beam.Map(lambda kv: raw_row(kv[1]))
+            | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=TFT_BATCH_SIZE, max_batch_size=TFT_BATCH_SIZE)
+            | f"RecordBatch[{split}]" >> beam.Map(transform.raw_record_batch)
+        )
         for i, split in enumerate(SPLITS)
     }
     preprocessing_fn = transform.preprocessing_fn_for(config.vocab_size, config.max_length)
     with tft_beam.Context(temp_dir=temp_dir or os.path.join(config.output, "tmp")):
         # The vocabulary is learnt from train alone; val and test reuse it.
-        transformed_train, transform_fn = (raw["train"], raw_metadata) | "AnalyzeAndTransform[train]" >> (
+        transformed_train, transform_fn = (raw["train"], raw_adapter) | "AnalyzeAndTransform[train]" >> (
             tft_beam.AnalyzeAndTransformDataset(preprocessing_fn, output_record_batches=True)
         )
         transformed = {"train": transformed_train}
         for split in ("val", "test"):
-            transformed[split] = ((raw[split], raw_metadata), transform_fn) | f"Transform[{split}]" >> (
+            transformed[split] = ((raw[split], raw_adapter), transform_fn) | f"Transform[{split}]" >> (
                 tft_beam.TransformDataset(output_record_batches=True)
             )
         written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
