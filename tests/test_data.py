@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -41,7 +42,35 @@ def test_empty_split_is_a_data_error(prepared, tmp_path):
         data.data_spec(str(copy))
 
 
-def test_repeated_train_data_is_sharded_by_file_for_workers(prepared):
+def test_each_worker_reads_its_own_files(prepared):
     spec = data.data_spec(str(prepared))
-    options = data.dataset(spec, "train", 8, shuffle=True, repeat=True, seed=1).options()
-    assert options.experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.FILE
+    ids = lambda shard: sorted(int(i) for _, _, batch in data.dataset(spec, "train", 256, worker_shard=shard, with_ids=True)  # noqa: E731
+                               for i in batch.numpy())
+    first, second = ids((2, 0)), ids((2, 1))
+    assert first and second and not set(first) & set(second)
+    assert sorted(first + second) == ids((1, 0))
+    with pytest.raises(data.DataError, match="4 files for 5 workers"):
+        data.dataset(spec, "train", 8, worker_shard=(5, 4))
+
+
+def test_cut_to_longest_keeps_the_right_hand_end():
+    tokens = tf.constant([[0, 0, 0, 4, 5], [0, 0, 7, 8, 9], [0, 0, 0, 0, 0]], tf.int64)
+    np.testing.assert_array_equal(data.cut_to_longest(tokens).numpy(), [[0, 4, 5], [7, 8, 9], [0, 0, 0]])
+    np.testing.assert_array_equal(data.cut_to_longest(tf.zeros([2, 5], tf.int64)).numpy(), [[0], [0]])
+
+
+def test_bucketed_batches_keep_every_example_and_group_similar_lengths(prepared):
+    spec = data.data_spec(str(prepared))
+    fixed = list(data.dataset(spec, "val", 32, with_ids=True).as_numpy_iterator())
+    bucketed = list(data.dataset(spec, "val", 32, with_ids=True, bucket_by_length=True).as_numpy_iterator())
+    reviews = lambda batches: sorted(  # noqa: E731
+        (int(i), tuple(t[t != 0])) for tokens, _, ids in batches for t, i in zip(tokens, ids))
+    assert reviews(bucketed) == reviews(fixed)  # same reviews, same ids, nothing cut off
+    widths = [tokens.shape[1] for tokens, _, _ in bucketed]
+    assert max(widths) <= TINY_LENGTH and np.mean(widths) < 0.75 * TINY_LENGTH
+    boundaries = [0, *data.bucket_boundaries(TINY_LENGTH), TINY_LENGTH]
+    for tokens, _, _ in bucketed:
+        lengths = (tokens != 0).sum(axis=1)
+        bucket = lambda n: sum(n > b for b in boundaries[1:-1])  # noqa: E731
+        assert len({bucket(n) for n in lengths}) == 1  # one length bucket per batch
+        assert tokens.shape[1] == max(lengths.max(), 1)  # cut to its longest review

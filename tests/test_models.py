@@ -20,3 +20,15 @@ def test_models_take_any_length_without_masking(name):
         assert probabilities.shape == (3, 1) and np.all((probabilities > 0) & (probabilities < 1))
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.loss.__class__ is keras.losses.BinaryCrossentropy
+
+
+def test_mixed_bfloat16_keeps_the_output_layer_in_float32():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = models.build_lstm1(30)
+        assert model.get_layer("lstm").compute_dtype == "bfloat16"
+        output = model(np.ones((2, 7), dtype="int64"))
+        assert keras.backend.standardize_dtype(output.dtype) == "float32" and np.isfinite(np.asarray(output)).all()
+    finally:
+        keras.config.set_dtype_policy(previous)

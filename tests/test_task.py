@@ -17,6 +17,7 @@ import tensorflow as tf
 from pipelines.transform import TOKENS
 from tests.conftest import REPO, run_module
 from trainer import data, models, task
+from trainer.distribution import worker_shard
 
 
 def latest_export(job) -> str:
@@ -53,6 +54,37 @@ def test_export_on_raw_text_equals_the_model_on_stored_tokens(trained_job, prepa
     np.testing.assert_array_equal(served["label"].numpy(), (expected >= 0.5).astype(np.int64))
     transformed = loaded.signatures["transform_features"](text=raw)
     np.testing.assert_array_equal(transformed[TOKENS].numpy(), tokens.numpy())
+
+
+@pytest.fixture(scope="module")
+def bucketed_job(tmp_path_factory, prepared):
+    job = tmp_path_factory.mktemp("bucketed") / "lstm1"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), "--epochs", "1", "--batch-size", "64",
+                      "--steps-per-epoch", "6", "--learning-rate", "0.01", "--bucket-by-length", "--mixed-precision"]) == 0
+    return job
+
+
+def test_bucketed_model_is_served_as_it_was_trained(bucketed_job, prepared, synthetic_csv):
+    spec = data.data_spec(str(prepared))
+    tokens, _, ids = next(iter(data.dataset(spec, "test", 64, with_ids=True)))
+    model = models.BUILDERS["lstm1"](spec.vocab_size)
+    model.load_weights(str(bucketed_job / "checkpoints" / "final.weights.h5"))
+    expected = model.predict(data.cut_to_longest(tokens), verbose=0).reshape(-1)
+    texts = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False).set_index("Id")["Text"]
+    loaded = tf.saved_model.load(latest_export(bucketed_job))
+    served = loaded.signatures["serving_default"](text=tf.constant([texts[str(i)] for i in ids.numpy()]))
+    np.testing.assert_allclose(served["probability"].numpy(), expected, atol=1e-5)
+    metrics = json.loads((bucketed_job / "metrics.json").read_text())
+    assert metrics["bucket_by_length"] is True and metrics["dtype_policy"] == "float32"  # no bf16 GPU here
+    # The serving signature still takes raw text of any length, one review or many.
+    one = loaded.signatures["serving_default"](text=tf.constant(["word " * 1000]))["probability"].numpy()
+    assert one.shape == (1,) and 0 <= one[0] <= 1
+
+
+def test_dtype_policy_is_float32_without_a_bf16_gpu():
+    assert task.dtype_policy(False) == "float32"
+    if not tf.config.list_physical_devices("GPU"):
+        assert task.dtype_policy(True) == "float32"
 
 
 def test_tf_example_signature_matches_raw_text_signature(trained_job):
@@ -98,6 +130,7 @@ def test_vertex_ai_variables_choose_the_output_folders(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}))
     worker = task.job_paths("gs://b/job")
     assert not worker.is_chief and worker.root == "gs://b/job/workers/worker-0" and worker.export_root.startswith(worker.root)
+    assert worker_shard() == (2, 1)  # the chief reads shard 0
 
 
 def train_command(prepared, job, *extra) -> list[str]:
@@ -142,14 +175,15 @@ def free_ports(count: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp_path):
+@pytest.mark.parametrize("batching", ["--no-bucket-by-length", "--bucket-by-length"])
+def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp_path, batching):
     job = tmp_path / "job"
     workers = [f"localhost:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        processes.append(subprocess.Popen(train_command(prepared, job, "--epochs", "2", "--steps-per-epoch", "3"),
+        processes.append(subprocess.Popen(train_command(prepared, job, "--epochs", "2", "--steps-per-epoch", "3", batching),
                                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, err) in zip(processes, outputs):
@@ -157,5 +191,6 @@ def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp
     assert "2 replicas" in outputs[0][1]
     metrics = json.loads((job / "metrics.json").read_text())
     assert metrics["replicas"] == 2 and metrics["epochs"] == 2
+    assert metrics["bucket_by_length"] == (batching == "--bucket-by-length")
     assert len(list((job / "export").iterdir())) == 1
     assert not (job / "workers").exists()  # the non-chief's scratch folder is removed

@@ -63,6 +63,34 @@ def features_and_label(serialized: tf.Tensor, feature_spec: dict):
     return features[TOKENS], tf.cast(features[LABEL], tf.float32)
 
 
+def cut_to_longest(tokens: tf.Tensor) -> tf.Tensor:
+    """Drops the padding columns every review of the batch has. Padding is in
+    front and word ids are never 0, so keeping the last `longest` columns keeps
+    every review whole; a batch of empty reviews keeps one column."""
+    longest = tf.maximum(tf.reduce_max(tf.math.count_nonzero(tokens, axis=1)), 1)
+    return tokens[:, tf.shape(tokens, out_type=tf.int64)[1] - longest:]
+
+
+def bucket_boundaries(sequence_length: int) -> list[int]:
+    """8, 16, 32, ... below the sequence length: reviews of similar length share batches."""
+    boundaries, edge = [], 8
+    while edge < sequence_length:
+        boundaries.append(edge)
+        edge *= 2
+    return boundaries
+
+
+def length_bucketed(examples: tf.data.Dataset, batch_size: int, sequence_length: int) -> tf.data.Dataset:
+    """Unbatched (tokens, label, ...) → batches of similar length, each cut to its longest review."""
+    boundaries = tf.constant(bucket_boundaries(sequence_length), tf.int64)
+
+    def bucket(tokens, *_):
+        return tf.reduce_sum(tf.cast(tf.math.count_nonzero(tokens) > boundaries, tf.int64))
+
+    batches = examples.group_by_window(key_func=bucket, reduce_func=lambda _, w: w.batch(batch_size), window_size=batch_size)
+    return batches.map(lambda tokens, *rest: (cut_to_longest(tokens), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def dataset(
     spec: DataSpec,
     split: str,
@@ -71,18 +99,26 @@ def dataset(
     shuffle: bool = False,
     repeat: bool = False,
     seed: int | None = None,
-    shard_by_file: bool = True,
+    worker_shard: tuple[int, int] = (1, 0),
     with_ids: bool = False,
+    bucket_by_length: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (tokens, label); or (tokens, label, review_id) with_ids.
 
-    Under tf.distribute each worker reads its own files (auto-shard FILE), so
-    files must outnumber workers; val/test use shard_by_file=False so every
+    worker_shard (workers, index): this worker reads every workers-th file,
+    so workers train on different data; tf.data's own auto-sharding is off
+    (it cannot see through length bucketing). Val/test are not sharded: every
     worker sees the same batches and metrics all-reduce to the true means.
+    bucket_by_length groups reviews of similar length and cuts each batch to
+    its longest review, so the LSTM does not step through padding.
     """
-    files = tf.data.Dataset.from_tensor_slices(spec.files(split))
+    workers, index = worker_shard
+    paths = spec.files(split)[index::workers]
+    if not paths:
+        raise DataError(f"{split} has {len(spec.files(split))} files for {workers} workers: rerun preprocess with more --num-shards")
+    files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle:
-        files = files.shuffle(len(spec.files(split)), seed=seed, reshuffle_each_iteration=True)
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     records = files.interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
         cycle_length=tf.data.AUTOTUNE,
@@ -93,14 +129,15 @@ def dataset(
         records = records.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         records = records.repeat()
-    batches = records.batch(batch_size, drop_remainder=False)
+    # Parsing stays vectorized: batch, parse, and only then regroup by length.
+    batches = records.batch(min(batch_size, 1024) if bucket_by_length else batch_size, drop_remainder=False)
     if with_ids:
         parse = lambda s: (*features_and_label(s, spec.feature_spec), tf.io.parse_example(s, spec.feature_spec)["review_id"])  # noqa: E731
     else:
         parse = lambda s: features_and_label(s, spec.feature_spec)  # noqa: E731
     batches = batches.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    if bucket_by_length:
+        batches = length_bucketed(batches.unbatch(), batch_size, spec.sequence_length)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.FILE if shard_by_file else tf.data.experimental.AutoShardPolicy.OFF
-    )
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -30,6 +30,15 @@ def is_chief() -> bool:
     return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
 
 
+def worker_shard() -> tuple[int, int]:
+    """(workers, this worker's position): the chief first, then the workers."""
+    task_type, index, cluster = cluster_task()
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    if chiefs + workers <= 1 or task_type not in ("chief", "worker"):
+        return 1, 0
+    return chiefs + workers, (0 if task_type == "chief" else chiefs + index)
+
+
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 

@@ -15,14 +15,21 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipelines.transform import NUM_WORDS, TEXT, TOKENS
+from trainer.data import cut_to_longest
 
 THRESHOLD = 0.5
 
 
 class SentimentModule(tf.Module):
-    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
+    """`cut_padding`: a model trained on length-bucketed batches never saw 400
+    ids of padding (and padding is not neutral to an LSTM: its embedding is
+    learnt), so it is served the way it was trained: each request batch cut to
+    its longest review. The signatures are the same either way."""
+
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, cut_padding: bool = False):
         super().__init__()
         self.model = model
+        self.cut_padding = cut_padding
         self.transform_layer = tft_output.transform_features_layer()
         self.serving_feature_spec = {TEXT: tft_output.raw_feature_spec()[TEXT]}
 
@@ -31,7 +38,10 @@ class SentimentModule(tf.Module):
         return self.transform_layer({TEXT: text})
 
     def _predictions(self, text: tf.Tensor) -> dict:
-        probability = tf.squeeze(self.model(self._transformed(text)[TOKENS], training=False), axis=-1)
+        tokens = self._transformed(text)[TOKENS]
+        if self.cut_padding:
+            tokens = cut_to_longest(tokens)
+        probability = tf.squeeze(self.model(tokens, training=False), axis=-1)
         probability = tf.cast(probability, tf.float32)
         return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64)}
 
@@ -54,8 +64,8 @@ def versioned_dir(export_root: str) -> str:
     return os.path.join(export_root, str(int(time.time())))
 
 
-def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> str:
-    module = SentimentModule(model, tft_output)
+def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str, cut_padding: bool = False) -> str:
+    module = SentimentModule(model, tft_output, cut_padding)
     signatures = {
         "serving_default": module.serve_text,
         "serve_tf_example": module.serve_tf_example,

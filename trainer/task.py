@@ -27,7 +27,7 @@ import tensorflow_transform as tft  # noqa: I001
 import keras
 
 from trainer import artifacts, data, evaluation, export, models
-from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief
+from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,8 @@ class TrainConfig:
     seed: int = 7
     strategy: str = "auto"
     steps_per_epoch: int | None = None  # default: one pass over train
+    bucket_by_length: bool = False
+    mixed_precision: bool = False
     overwrite: bool = False
 
 
@@ -92,6 +94,10 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"), default="auto")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
+    parser.add_argument("--bucket-by-length", action=argparse.BooleanOptionalAction, default=TrainConfig.bucket_by_length,
+                        help="batch reviews of similar length, each batch cut to its longest review")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=False,
+                        help="bfloat16 compute on GPUs that have it (float32 output layer); ignored on CPU")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
     args = parser.parse_args(argv)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
@@ -152,6 +158,18 @@ def callbacks(paths: JobPaths, examples_per_epoch: int) -> list[keras.callbacks.
     ]
 
 
+def dtype_policy(mixed_precision: bool) -> str:
+    """mixed_bfloat16 where the GPU computes in bf16 (compute capability 8.0+), else float32."""
+    if not mixed_precision:
+        return "float32"
+    gpus = tf.config.list_physical_devices("GPU")
+    capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
+    if capability < (8, 0):
+        logging.info("--mixed-precision: no GPU with bfloat16 here, training in float32")
+        return "float32"
+    return "mixed_bfloat16"
+
+
 def architecture(model: keras.Model) -> str:
     parts = []
     for layer in model.layers[1:]:
@@ -179,18 +197,24 @@ def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
     spec = data.data_spec(config.data)
+    data.dataset(spec, "train", 1, worker_shard=worker_shard())  # enough files for the workers?
     checked_records(spec)
     prepared_job_dir(config)
     paths = job_paths(config.job_dir)
     keras.utils.set_random_seed(config.seed)
 
     steps = config.steps_per_epoch or math.ceil(spec.examples["train"] / config.batch_size)
-    train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed)
-    val_batches = data.dataset(spec, "val", config.batch_size, shard_by_file=False)
+    bucketed = config.bucket_by_length
+    train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed,
+                                 worker_shard=worker_shard(), bucket_by_length=bucketed)
+    val_batches = data.dataset(spec, "val", config.batch_size, bucket_by_length=bucketed)
+    policy = dtype_policy(config.mixed_precision)
+    keras.config.set_dtype_policy(policy)
     with strategy.scope():
         model = fit_ready(models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate), strategy)
-    logging.info("%s: %s, %d params, %d replicas, %d steps/epoch of %d", config.model, architecture(model),
-                 model.count_params(), strategy.num_replicas_in_sync, steps, config.batch_size)
+    logging.info("%s: %s, %d params, %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
+                 model.count_params(), strategy.num_replicas_in_sync, steps, config.batch_size, policy,
+                 "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
     if resumed_epoch(paths.backup):
         logging.info("resuming at epoch %d from %s", resumed_epoch(paths.backup) + 1, paths.backup)
 
@@ -208,7 +232,8 @@ def train(config: TrainConfig) -> dict:
         tf.io.gfile.rmtree(backups)  # BackupAndRestore removed its own folder once fit finished
     model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
-    labels, probabilities = evaluation.predictions(model, data.dataset(spec, "test", config.batch_size, shard_by_file=False))
+    test_batches = data.dataset(spec, "test", config.batch_size, bucket_by_length=bucketed)
+    labels, probabilities = evaluation.predictions(model, test_batches)
     metrics = {
         "model": config.model,
         "architecture": architecture(model),
@@ -218,6 +243,8 @@ def train(config: TrainConfig) -> dict:
         "replicas": strategy.num_replicas_in_sync,
         "vocab_size": spec.vocab_size,
         "sequence_length": spec.sequence_length,
+        "bucket_by_length": bucketed,
+        "dtype_policy": policy,
         **evaluation.binary_metrics(labels, probabilities),
         "train_loss": history[-1]["loss"] if history else None,
         "val_loss": history[-1].get("val_loss") if history else None,
@@ -226,7 +253,7 @@ def train(config: TrainConfig) -> dict:
         "examples_per_second": sum(e["examples_per_second"] for e in history) / max(len(history), 1),
     }
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
-    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir)
+    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir, cut_padding=bucketed)
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss")
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:
