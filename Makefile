@@ -33,7 +33,10 @@ demo: $(STAMP)
 		"Terrible. It tasted stale and bland, a waste of money. Never again." \
 		"The box was smaller than expected but my dog loves it."
 	$(BIN)/python -m trainer.compare $(DEMO)/jobs/lstm1
-	@echo "demo artifacts: data $(DEMO)/data/  preprocessed $(DEMO)/prep/ (report.json, rejected/)  job $(DEMO)/jobs/lstm1/ (metrics.json, loss.png, export/)"
+	$(BIN)/python -m pipelines.score --model $$(ls -d $(DEMO)/jobs/lstm1/export/* | tail -n 1) \
+		--input $(DEMO)/data/synthetic_reviews.csv --output $(DEMO)/scores/scores
+	@echo "demo artifacts: data $(DEMO)/data/  preprocessed $(DEMO)/prep/ (report.json, rejected/)"
+	@echo "               job $(DEMO)/jobs/lstm1/ (metrics.json, history.json, loss.png, logs/, export/)  scores $(DEMO)/scores/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -41,6 +44,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache build *.egg-info

@@ -33,7 +33,12 @@ setuptools.setup(
     description="Amazon Fine Food review sentiment: Beam/tf.Transform data prep and Keras LSTM training",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["pipelines", "trainer", "deploy", "deploy.*", "schemas"]),
-    package_data={"schemas": ["*.json"]},
+    package_data={
+        "schemas": ["*.json"],
+        "deploy.serving": ["request.json", "models.config", "*.sh"],
+        "deploy.dataflow": ["metadata.json", "Dockerfile", "*.sh"],
+        "deploy.vertex": ["Dockerfile"],
+    },
     include_package_data=True,
     install_requires=RUNTIME,
     extras_require=EXTRAS,
@@ -43,6 +48,7 @@ setuptools.setup(
             "review-sample=pipelines.sample:main",
             "review-train=trainer.task:main",
             "review-predict=trainer.predict:main",
+            "review-score=pipelines.score:main",
         ]
     },
 )

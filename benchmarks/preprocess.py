@@ -89,7 +89,7 @@ def main() -> None:
     print(f"{args.rows:,} rows resampled from {source.name}")
     for name, value in seconds.items():
         print(f"  {name:22s} {value:7.1f} s  {rows_per_second[name]:9,.0f} rows/s")
-    print(f"  targets: pipeline >= 1.0x notebook (floor 0.5x), 2 processes >= 1.7x one")
+    print("  targets: pipeline >= 1.0x notebook (floor 0.5x), 2 processes >= 1.7x one")
     for name, value in ratios.items():
         print(f"  {name:22s} {value:.2f}x")
     path = write_result("preprocess", {"rows": args.rows, "source": source.name, "seconds": seconds,

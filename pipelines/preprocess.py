@@ -23,19 +23,17 @@ import tempfile
 
 import apache_beam as beam
 import tensorflow as tf
-import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, TestOptions
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from pipelines import report, transform
 from pipelines.rules import ApplyNotebookRules
+from pipelines.runtime import unmatched_pattern, with_local_runner
 from pipelines.sources import ReadReviews
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviews
 
-LOCAL_RUNNER = "FnApiRunner"
 # Reviews per Arrow RecordBatch given to tf.Transform: large enough that TF
 # calls and per-batch vocabulary counts are few, small enough to stay light.
 TFT_BATCH_SIZE = 1000
@@ -68,17 +66,17 @@ def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
     parser.add_argument("--input", required=True, help="Reviews.csv / finefoods.txt[.gz]: path, glob or gs://, comma separated")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
     parser.add_argument("--split", choices=("time", "hash"), default="time", help="by (Time, Id) order, or by hash of ProductId")
-    parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="fraction of train+val")
-    parser.add_argument("--vocab-size", type=int, default=20000, help="ids in total: padding + words + OOV")
-    parser.add_argument("--max-length", type=int, default=400, help="ids kept per review (the last ones), front-padded")
-    parser.add_argument("--num-shards", type=int, default=8, help="TFRecord files per split")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+    parser.add_argument("--test-fraction", "--test_fraction", type=float, default=0.2)
+    parser.add_argument("--val-fraction", "--val_fraction", type=float, default=0.2, help="fraction of train+val")
+    parser.add_argument("--vocab-size", "--vocab_size", type=int, default=20000, help="ids in total: padding + words + OOV")
+    parser.add_argument("--max-length", "--max_length", type=int, default=400, help="ids kept per review (the last ones), front-padded")
+    parser.add_argument("--num-shards", "--num_shards", type=int, default=8, help="TFRecord files per split")
+    parser.add_argument("--overwrite", nargs="?", const="true", default="false", type=str.lower, choices=("true", "false"),
+                        help="replace a non-empty --output (a bare --overwrite means true)")
     args, beam_args = parser.parse_known_args(argv)
+    args.overwrite = args.overwrite == "true"
     config = PreprocessConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PreprocessConfig)})
-    if not any(arg.startswith("--runner") for arg in beam_args):
-        beam_args = [f"--runner={LOCAL_RUNNER}", *beam_args]
-    return config, beam_args
+    return config, with_local_runner(beam_args)
 
 
 def checked(config: PreprocessConfig) -> PreprocessConfig:
@@ -90,9 +88,9 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
         raise UsageError(str(error)) from None
     if config.num_shards < 1:
         raise UsageError(f"--num-shards must be positive, got {config.num_shards}")
-    for pattern in config.input.split(","):
-        if not FileSystems.match([pattern.strip()])[0].metadata_list:
-            raise UsageError(f"no input file matches {pattern.strip()!r}")
+    missing = unmatched_pattern(config.input)
+    if missing:
+        raise UsageError(f"no input file matches {missing!r}")
     if tf.io.gfile.exists(config.output) and tf.io.gfile.listdir(config.output):
         if not config.overwrite:
             raise UsageError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")

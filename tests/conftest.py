@@ -63,13 +63,14 @@ def prepared(tmp_path_factory, synthetic_csv) -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def trained_job(tmp_path_factory, prepared) -> pathlib.Path:
-    """A finished trainer.task run on `prepared`: 2 short epochs."""
+    """A finished trainer.task run on `prepared`: 2 short epochs at fixed length
+    (the bucketed default has its own job in test_task.py)."""
     from trainer import task
 
     job = tmp_path_factory.mktemp("job") / "lstm1"
     status = task.main([
         "--data", str(prepared), "--job-dir", str(job), "--epochs", "2", "--batch-size", "64",
-        "--steps-per-epoch", "6", "--learning-rate", "0.01",
+        "--steps-per-epoch", "6", "--learning-rate", "0.01", "--no-bucket-by-length",
     ])
     assert status == 0
     return job

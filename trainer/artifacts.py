@@ -58,11 +58,13 @@ def loss_plot_png(history: list[dict], title: str) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [e["epoch"] for e in history]
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     axes.plot(epochs, [e["loss"] for e in history], "o-", label="train loss")
     axes.plot(epochs, [e.get("val_loss") for e in history], "o-", label="validation loss")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("binary cross-entropy")
     axes.set_title(title)

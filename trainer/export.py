@@ -18,13 +18,16 @@ from pipelines.transform import NUM_WORDS, TEXT, TOKENS
 from trainer.data import cut_to_longest
 
 THRESHOLD = 0.5
+# A bucketed model scores a request in length-sorted chunks of this many reviews.
+SERVING_CHUNK = 32
 
 
 class SentimentModule(tf.Module):
     """`cut_padding`: a model trained on length-bucketed batches never saw 400
     ids of padding (and padding is not neutral to an LSTM: its embedding is
-    learnt), so it is served the way it was trained: each request batch cut to
-    its longest review. The signatures are the same either way."""
+    learnt), so it is served the way it was trained: the request is sorted by
+    length and scored in chunks, each cut to its longest review, then put back
+    in order. The signatures are the same either way."""
 
     def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, cut_padding: bool = False):
         super().__init__()
@@ -37,12 +40,26 @@ class SentimentModule(tf.Module):
         # Only the text is given: outputs that need the label are dropped.
         return self.transform_layer({TEXT: text})
 
+    def _probabilities(self, tokens: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.cast(self.model(tokens, training=False), tf.float32), [-1])
+
+    def _length_sorted_probabilities(self, tokens: tf.Tensor) -> tf.Tensor:
+        order = tf.argsort(tf.math.count_nonzero(tokens, axis=1), stable=True)  # ties: one fixed chunking
+        ordered = tf.gather(tokens, order)
+        count = tf.shape(tokens)[0]
+        chunks = (count + SERVING_CHUNK - 1) // SERVING_CHUNK
+        scores = tf.TensorArray(tf.float32, size=chunks, infer_shape=False)
+
+        def score_chunk(i, scores):
+            chunk = ordered[i * SERVING_CHUNK:(i + 1) * SERVING_CHUNK]
+            return i + 1, scores.write(i, self._probabilities(cut_to_longest(chunk)))
+
+        _, scores = tf.while_loop(lambda i, _: i < chunks, score_chunk, [0, scores])
+        return tf.scatter_nd(order[:, None], scores.concat(), [count])
+
     def _predictions(self, text: tf.Tensor) -> dict:
         tokens = self._transformed(text)[TOKENS]
-        if self.cut_padding:
-            tokens = cut_to_longest(tokens)
-        probability = tf.squeeze(self.model(tokens, training=False), axis=-1)
-        probability = tf.cast(probability, tf.float32)
+        probability = self._length_sorted_probabilities(tokens) if self.cut_padding else self._probabilities(tokens)
         return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)])

@@ -1,0 +1,111 @@
+"""Vertex AI training jobs, as specs built and checked offline.
+
+Each function returns the plain dict the google-cloud-aiplatform SDK takes
+(snake_case, as in the CustomJob / HyperparameterTuningJob protos); `--dry-run`
+prints it, and `submitted_*` is the one thin step that talks to Google Cloud.
+Vertex AI sets TF_CONFIG (chief + workers) and AIP_MODEL_DIR,
+AIP_CHECKPOINT_DIR and AIP_TENSORBOARD_LOG_DIR under base_output_dir, which
+trainer.task honours.
+"""
+import dataclasses
+
+from trainer.tuning import TUNING_METRIC
+
+# Hyperparameters a tuning job may set: each is a trainer.task flag (a test checks).
+PARAMETER_SPECS = {
+    "learning-rate": {"type": "DOUBLE", "min": 1e-4, "max": 1e-2, "scale": "log"},
+    "batch-size": {"type": "DISCRETE", "values": [256, 512, 1024, 2048], "scale": "linear"},
+    "model": {"type": "CATEGORICAL", "values": ["lstm1", "lstm2"]},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    project: str
+    region: str
+    image: str
+    data: str
+    job_dir: str
+    model: str = "lstm1"
+    workers: int = 1  # machines in all: one chief plus workers - 1
+    gpus_per_worker: int = 1
+    machine_type: str = "n1-standard-8"
+    accelerator: str = "NVIDIA_TESLA_T4"
+    epochs: int = 10
+    display_name: str = "review-sentiment-train"
+    extra_args: tuple = ()
+
+
+def trainer_args(job: TrainingJob, tuned: bool = False) -> list[str]:
+    args = ["--data", job.data, "--job-dir", job.job_dir, "--epochs", str(job.epochs), *job.extra_args]
+    return args if tuned else [*args, "--model", job.model]  # a tuning trial gets --model from the tuner
+
+
+def worker_pool_specs(job: TrainingJob, tuned: bool = False) -> list[dict]:
+    """Pool 0 is the chief (one replica), pool 1 the other workers."""
+    if job.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    machine = {"machine_type": job.machine_type}
+    if job.gpus_per_worker > 0:
+        machine |= {"accelerator_type": job.accelerator, "accelerator_count": job.gpus_per_worker}
+    container = {"image_uri": job.image, "args": trainer_args(job, tuned)}
+    pools = [{"machine_spec": machine, "replica_count": 1, "container_spec": container}]
+    if job.workers > 1:
+        pools.append({"machine_spec": machine, "replica_count": job.workers - 1, "container_spec": container})
+    return pools
+
+
+def custom_job_spec(job: TrainingJob) -> dict:
+    return {
+        "display_name": job.display_name,
+        "project": job.project,
+        "location": job.region,
+        "worker_pool_specs": worker_pool_specs(job),
+        "base_output_dir": job.job_dir,
+    }
+
+
+def tuning_job_spec(job: TrainingJob, max_trials: int = 12, parallel_trials: int = 3) -> dict:
+    return {
+        "display_name": f"{job.display_name}-tuning",
+        "project": job.project,
+        "location": job.region,
+        "metric_spec": {TUNING_METRIC: "maximize"},
+        "parameter_spec": PARAMETER_SPECS,
+        "max_trial_count": max_trials,
+        "parallel_trial_count": parallel_trials,
+        "trial_job": {"worker_pool_specs": worker_pool_specs(job, tuned=True), "base_output_dir": job.job_dir},
+    }
+
+
+def _sdk_parameter_spec(spec: dict):
+    from google.cloud.aiplatform import hyperparameter_tuning as hpt
+
+    if spec["type"] == "DOUBLE":
+        return hpt.DoubleParameterSpec(min=spec["min"], max=spec["max"], scale=spec["scale"])
+    if spec["type"] == "DISCRETE":
+        return hpt.DiscreteParameterSpec(values=spec["values"], scale=spec["scale"])
+    return hpt.CategoricalParameterSpec(values=spec["values"])
+
+
+def submitted_custom_job(spec: dict):
+    from google.cloud import aiplatform
+
+    aiplatform.init(project=spec["project"], location=spec["location"], staging_bucket=spec["base_output_dir"])
+    job = aiplatform.CustomJob(display_name=spec["display_name"], worker_pool_specs=spec["worker_pool_specs"],
+                               base_output_dir=spec["base_output_dir"])
+    job.submit()
+    return job
+
+
+def submitted_tuning_job(spec: dict):
+    from google.cloud import aiplatform
+
+    aiplatform.init(project=spec["project"], location=spec["location"], staging_bucket=spec["trial_job"]["base_output_dir"])
+    trial = aiplatform.CustomJob(display_name=f"{spec['display_name']}-trial", **spec["trial_job"])
+    job = aiplatform.HyperparameterTuningJob(
+        display_name=spec["display_name"], custom_job=trial, metric_spec=spec["metric_spec"],
+        parameter_spec={name: _sdk_parameter_spec(p) for name, p in spec["parameter_spec"].items()},
+        max_trial_count=spec["max_trial_count"], parallel_trial_count=spec["parallel_trial_count"])
+    job.run(sync=False)
+    return job

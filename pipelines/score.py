@@ -1,0 +1,124 @@
+"""Batch scoring of raw reviews with an exported model, in Beam.
+
+    python -m pipelines.score --model EXPORT --input PATTERN --output PREFIX [--format csv|jsonl] [Beam options]
+
+Reads with the same readers and validation as pipelines.preprocess (rejected
+rows go to PREFIX-rejected-*.jsonl with their reasons), runs the export's
+raw-text signature through RunInference in batches, and writes Id, probability
+and label. Local (FnApiRunner) by default; Dataflow with the same flags as
+preprocess. Beam's own TensorFlow handler needs tensorflow_hub and Keras 2
+loading, so a small ModelHandler over tf.saved_model.load is used instead.
+"""
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from typing import Any, Iterable, Sequence
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.runtime import unmatched_pattern, with_local_runner
+from pipelines.sources import ReadReviews
+from pipelines.validate import ValidateReviews
+
+CSV_HEADER = "Id,probability,label"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreConfig:
+    model: str
+    input: str
+    output: str
+    format: str = "csv"
+    batch_size: int = 256
+    num_shards: int = 0  # 0: the runner decides
+
+
+class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
+    """Review texts → {probability, label} through the export's serving_default."""
+
+    def __init__(self, export_dir: str, max_batch_size: int = 256):
+        self._export_dir = export_dir
+        self._max_batch_size = max_batch_size
+
+    def load_model(self):
+        return tf.saved_model.load(self._export_dir).signatures["serving_default"]
+
+    def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
+        outputs = model(text=tf.constant(list(batch), dtype=tf.string))
+        for text, probability, label in zip(batch, outputs["probability"].numpy(), outputs["label"].numpy()):
+            yield PredictionResult(text, {"probability": float(probability), "label": int(label)})
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
+
+
+def formatted(keyed_result, output_format: str) -> str:
+    review_id, result = keyed_result
+    probability, label = result.inference["probability"], result.inference["label"]
+    if output_format == "jsonl":
+        return json.dumps({"Id": review_id, "probability": probability, "label": label})
+    return f"{review_id},{probability:.6f},{label}"
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig) -> None:
+    validated = pipeline | "ReadReviews" >> ReadReviews(config.input) | "ValidateReviews" >> ValidateReviews()
+    _ = (
+        validated.rejected
+        | "RejectedLines" >> beam.Values()
+        | "WriteRejected" >> beam.io.WriteToText(f"{config.output}-rejected", file_name_suffix=".jsonl")
+    )
+    suffix = ".jsonl" if config.format == "jsonl" else ".csv"
+    _ = (
+        validated.valid
+        | "KeyById" >> beam.Map(lambda review: (review["Id"], review["Text"]))
+        | "RunInference" >> RunInference(KeyedModelHandler(RawTextModelHandler(config.model, config.batch_size)))
+        | "Format" >> beam.Map(formatted, config.format)
+        | "WriteScores" >> beam.io.WriteToText(config.output, file_name_suffix=suffix, num_shards=config.num_shards,
+                                               header=CSV_HEADER if config.format == "csv" else None)
+    )
+
+
+def parsed_args(argv=None) -> tuple[ScoreConfig, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.score", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="export directory (holds saved_model.pb)")
+    parser.add_argument("--input", required=True, help="Reviews.csv / finefoods.txt[.gz]: path, glob or gs://")
+    parser.add_argument("--output", required=True, help="output prefix: PREFIX-00000-of-0000N.csv")
+    parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    parser.add_argument("--batch-size", "--batch_size", type=int, default=256, help="reviews per model call, at most")
+    parser.add_argument("--num-shards", "--num_shards", type=int, default=0)
+    args, beam_args = parser.parse_known_args(argv)
+    config = ScoreConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ScoreConfig)})
+    return config, with_local_runner(beam_args)
+
+
+def usage_problem(config: ScoreConfig) -> str | None:
+    if not tf.io.gfile.exists(os.path.join(config.model, "saved_model.pb")):
+        return f"{config.model} holds no saved_model.pb"
+    missing = unmatched_pattern(config.input)
+    return f"no input file matches {missing!r}" if missing else None
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config, beam_args = parsed_args(argv)
+    problem = usage_problem(config)
+    if problem:
+        print(f"score: error: {problem}", file=sys.stderr)
+        return 2
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        build_pipeline(pipeline, config)
+    result = pipeline.result.metrics().query()
+    counters = {c.key.metric.name: c.committed for c in result["counters"]}
+    rejected = sum(v for k, v in counters.items() if k.startswith("rejected_"))
+    print(f"scored {counters.get('records', 0) - rejected:,} reviews, rejected {rejected:,}: wrote {config.output}-*")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+import json
+
+import tensorflow as tf
+
+from deploy import serving
+from deploy.serving.__main__ import main as serving_main
+
+
+def test_request_example_matches_the_exports_signature(trained_job):
+    export = sorted((trained_job / "export").iterdir())[-1]
+    loaded = tf.saved_model.load(str(export))
+    signature = loaded.signatures[serving.REQUEST["signature_name"]]
+    _, inputs = signature.structured_input_signature
+    assert set(inputs) == {key for instance in serving.REQUEST["instances"] for key in instance} == {"text"}
+    assert inputs["text"].dtype == tf.string
+    # TF Serving's row format stacks the instances into one batch: the same call.
+    outputs = signature(text=tf.constant([i["text"] for i in serving.REQUEST["instances"]]))
+    assert set(outputs) == {"probability", "label"} and outputs["probability"].shape == (2,)
+
+
+def test_endpoint_spec_dry_run(capsys):
+    assert serving_main(["--project", "p", "--region", "europe-west4", "--export", "gs://b/jobs/1/export/17", "--dry-run"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    assert spec["model"]["artifact_uri"] == "gs://b/jobs/1/export/17"
+    assert spec["model"]["serving_container_image_uri"].startswith("us-docker.pkg.dev/vertex-ai/prediction/tf2-")
+    assert spec["deployment"]["min_replica_count"] == 1

@@ -1,0 +1,49 @@
+import json
+
+from deploy import vertex
+from deploy.vertex.__main__ import main as vertex_main
+from trainer import task
+
+JOB = vertex.TrainingJob(project="p", region="us-central1", image="us-docker.pkg.dev/p/r/trainer:1", data="gs://b/prep",
+                         job_dir="gs://b/jobs/1", model="lstm2", workers=3, gpus_per_worker=2,
+                         machine_type="n1-standard-16", accelerator="NVIDIA_TESLA_V100")
+
+
+def test_custom_job_has_a_chief_pool_and_a_worker_pool(capsys):
+    assert vertex_main(["submit", "--project", "p", "--region", "us-central1", "--image", JOB.image, "--data", JOB.data,
+                        "--job-dir", JOB.job_dir, "--model", "lstm2", "--workers", "3", "--gpus-per-worker", "2",
+                        "--machine-type", "n1-standard-16", "--accelerator", "NVIDIA_TESLA_V100", "--dry-run"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    chief, workers = spec["worker_pool_specs"]
+    assert chief["replica_count"] == 1 and workers["replica_count"] == 2
+    assert chief["machine_spec"] == {"machine_type": "n1-standard-16", "accelerator_type": "NVIDIA_TESLA_V100", "accelerator_count": 2}
+    assert chief["container_spec"]["image_uri"] == JOB.image
+    assert spec["base_output_dir"] == JOB.job_dir  # Vertex derives AIP_MODEL_DIR etc. from it
+
+
+def test_container_args_are_ones_the_trainer_accepts():
+    args = vertex.worker_pool_specs(JOB)[0]["container_spec"]["args"]
+    config = task.parsed_config(args)
+    assert (config.data, config.job_dir, config.model) == (JOB.data, JOB.job_dir, "lstm2")
+
+
+def test_single_machine_job_has_one_pool_and_cpu_only_has_no_accelerator():
+    pools = vertex.worker_pool_specs(vertex.TrainingJob(**{**JOB.__dict__, "workers": 1, "gpus_per_worker": 0}))
+    assert len(pools) == 1 and "accelerator_type" not in pools[0]["machine_spec"]
+
+
+def test_tuning_job_parameters_are_trainer_flags_and_the_metric_is_reported():
+    spec = vertex.tuning_job_spec(JOB)
+    assert spec["metric_spec"] == {"val_accuracy": "maximize"}
+    args = spec["trial_job"]["worker_pool_specs"][0]["container_spec"]["args"]
+    assert "--model" not in args  # the tuner chooses it
+    for name, parameter in spec["parameter_spec"].items():
+        value = parameter.get("values", [parameter.get("min")])[0]
+        config = task.parsed_config([*args, f"--{name}={value}"])  # Vertex appends --name=value
+        assert str(getattr(config, name.replace("-", "_"))) == str(value)
+
+
+def test_bad_worker_count_is_a_one_line_error(capsys):
+    assert vertex_main(["submit", "--project", "p", "--region", "r", "--image", "i", "--data", "d", "--job-dir", "j",
+                        "--workers", "0", "--dry-run"]) == 2
+    assert "vertex: error: --workers must be at least 1" in capsys.readouterr().err
