@@ -94,6 +94,16 @@ def test_bucketed_model_is_served_as_it_was_trained(bucketed_job, prepared, synt
     assert one.shape == (1,) and 0 <= one[0] <= 1
 
 
+@pytest.mark.slow
+def test_mirrored_strategy_trains_bucketed_batches(prepared, tmp_path):
+    result = run_module("trainer.task", "--data", str(prepared), "--job-dir", str(tmp_path / "job"), "--strategy", "mirrored",
+                        "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MirroredStrategy with 1 replicas" in result.stderr and "length-bucketed" in result.stderr
+    metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert metrics["bucket_by_length"] is True and metrics["epochs"] == 1
+
+
 def test_dtype_policy_is_float32_without_a_bf16_gpu():
     assert task.dtype_policy(False) == "float32"
     if not tf.config.list_physical_devices("GPU"):
@@ -201,7 +211,7 @@ def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
-    assert "2 replicas" in outputs[0][1]
+    assert "with 2 replicas" in outputs[0][1]
     metrics = json.loads((job / "metrics.json").read_text())
     assert metrics["replicas"] == 2 and metrics["epochs"] == 2
     assert metrics["bucket_by_length"] == (batching == "--bucket-by-length")

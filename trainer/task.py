@@ -217,8 +217,8 @@ def train(config: TrainConfig) -> dict:
     keras.config.set_dtype_policy(policy)
     with strategy.scope():
         model = fit_ready(models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate), strategy)
-    logging.info("%s: %s, %d params, %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
-                 model.count_params(), strategy.num_replicas_in_sync, steps, config.batch_size, policy,
+    logging.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
+                 model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
                  "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
     if resumed_epoch(paths.backup):
         logging.info("resuming at epoch %d from %s", resumed_epoch(paths.backup) + 1, paths.backup)
