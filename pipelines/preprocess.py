@@ -98,8 +98,9 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     return config
 
 
-def raw_row(review: dict) -> tuple[str, int, int]:
-    return review["Text"], review["label"], review["Id"]
+def raw_record_batch(reviews: list[dict]):
+    """The raw features tf.Transform reads, for a batch of kept reviews."""
+    return transform.raw_record_batch([(r["Text"], r["label"], r["Id"]) for r in reviews])
 
 
 def tfrecord_sink(output_dir: str, split: str, num_shards: int) -> beam.io.WriteToTFRecord:
@@ -120,25 +121,20 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
         | "RejectedLines" >> beam.Values()
         | "WriteRejected" >> beam.io.WriteToText(os.path.join(config.output, "rejected", "part"), file_name_suffix=".jsonl")
     )
+    # Rows that do not reach a split, by reason; those that do are counted in the split statistics.
     fates = (
-        (
-            validated.rejected | "RejectedFate" >> beam.Map(lambda kv: report.REJECTED_PREFIX + kv[0]),
-            dropped,
-            assigned | "SplitFate" >> beam.Map(lambda kv: report.SPLIT_PREFIX + kv[0]),
-        )
+        (validated.rejected | "RejectedFate" >> beam.Map(lambda kv: report.REJECTED_PREFIX + kv[0]), dropped)
         | "AllFates" >> beam.Flatten()
         | "CountFates" >> beam.combiners.Count.PerElement()
     )
 
-    by_split = assigned | "PartitionSplits" >> beam.Partition(lambda kv, _: SPLITS.index(kv[0]), len(SPLITS))
     raw = {
         split: (
-            by_split[i]
-            | f"RawFeatures[{split}]" >> beam.Map(lambda kv: raw_row(kv[1]))
+            assigned[split]
             | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=TFT_BATCH_SIZE, max_batch_size=TFT_BATCH_SIZE)
-            | f"RecordBatch[{split}]" >> beam.Map(transform.raw_record_batch)
+            | f"RawFeatures[{split}]" >> beam.Map(raw_record_batch)
         )
-        for i, split in enumerate(SPLITS)
+        for split in SPLITS
     }
     preprocessing_fn = transform.preprocessing_fn_for(config.vocab_size, config.max_length)
     with tft_beam.Context(temp_dir=temp_dir or os.path.join(config.output, "tmp")):

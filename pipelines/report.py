@@ -1,8 +1,9 @@
 """DIR/report.json: where every input row went, and what the examples look like.
 
 Each row has exactly one fate: rejected (with a reason), dropped by a notebook
-rule, or written to a split. Counting fates gives rows_read as a sum, so the
-ledger balances by construction and the report says so. Per-split statistics
+rule, or written to a split (counted by that split's statistics). rows_read is
+the sum of the fates, so the ledger balances by construction and the report
+says so. Per-split statistics
 are exact histograms (labels, words per review, token ids) merged by a
 CombineFn, so percentiles and the out-of-vocabulary rate need no second pass.
 """
@@ -19,7 +20,6 @@ from pipelines.split import SPLITS
 from pipelines.transform import LABEL, NUM_WORDS, TOKENS, model_vocabulary_size
 
 REJECTED_PREFIX = "rejected:"
-SPLIT_PREFIX = "split:"
 PERCENTILES = (50, 90, 99, 99.9)
 
 
@@ -76,12 +76,12 @@ def oov_rate(token_histogram: np.ndarray, vocab_size: int) -> float | None:
 
 def report_of(fates: dict, stats: dict, vocab_size: int, max_length: int) -> dict:
     rejected = {k[len(REJECTED_PREFIX):]: v for k, v in sorted(fates.items()) if k.startswith(REJECTED_PREFIX)}
-    examples = {split: fates.get(SPLIT_PREFIX + split, 0) for split in SPLITS}
+    examples = {split: int(stats[split][LABEL].sum()) for split in SPLITS}
     all_lengths = np.zeros(0, np.int64)
     for split in SPLITS:
         all_lengths = added(all_lengths, stats[split][NUM_WORDS])
     report = {
-        "rows_read": sum(fates.values()),
+        "rows_read": sum(fates.values()) + sum(examples.values()),
         "rejected": rejected,
         "rejected_total": sum(rejected.values()),
         rules.NEUTRAL: fates.get(rules.NEUTRAL, 0),

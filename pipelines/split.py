@@ -63,14 +63,21 @@ def split_by_hash(review: dict, fractions: SplitFractions) -> str:
     return "val" if unit < 1.0 - fractions.test else "test"
 
 
-class CountSplitFn(beam.DoFn):
-    def process(self, split_and_review):
-        Metrics.counter("split", split_and_review[0]).inc()
-        yield split_and_review
+class SplitFn(beam.DoFn):
+    """Sends each review to the output of its split, counting them."""
+
+    def __init__(self, assign):
+        self.assign = assign
+        self.counters = {split: Metrics.counter("split", split) for split in SPLITS}
+
+    def process(self, review: dict, how):
+        split = self.assign(review, how)
+        self.counters[split].inc()
+        yield beam.pvalue.TaggedOutput(split, review)
 
 
 class AssignSplit(beam.PTransform):
-    """Labelled reviews → (split name, review)."""
+    """Labelled reviews → one output per split: outputs.train, .val, .test."""
 
     def __init__(self, method: str, fractions: SplitFractions):
         super().__init__()
@@ -81,7 +88,7 @@ class AssignSplit(beam.PTransform):
 
     def expand(self, reviews):
         if self.method == "hash":
-            assigned = reviews | "HashSplit" >> beam.Map(lambda r, f: (split_by_hash(r, f), r), self.fractions)
+            split = beam.ParDo(SplitFn(split_by_hash), self.fractions)
         else:
             boundaries = (
                 reviews
@@ -89,7 +96,5 @@ class AssignSplit(beam.PTransform):
                 | "AllKeys" >> beam.combiners.ToList()
                 | "Boundaries" >> beam.Map(time_boundaries, self.fractions)
             )
-            assigned = reviews | "TimeSplit" >> beam.Map(
-                lambda r, b: (split_by_boundaries(r, b), r), beam.pvalue.AsSingleton(boundaries)
-            )
-        return assigned | "CountSplits" >> beam.ParDo(CountSplitFn())
+            split = beam.ParDo(SplitFn(split_by_boundaries), beam.pvalue.AsSingleton(boundaries))
+        return reviews | f"{self.method.capitalize()}Split" >> split.with_outputs(*SPLITS)

@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.sources import RawRecord
-from schemas import REVIEW_COLUMNS, Column
+from schemas import COLUMN_NAMES, REVIEW_COLUMNS, Column
 
 REJECTED = "rejected"
 # Bytes that were not UTF-8, as left in the text by errors="surrogateescape".
@@ -25,19 +25,13 @@ class Rejection(Exception):
         self.detail = detail
 
 
-def parsed_value(column: Column, raw):
-    if raw is None:
-        if column.nullable:
-            return ""
-        raise Rejection("missing_field", column.name)
-    if UNDECODABLE.search(raw):
-        raise Rejection("undecodable_text", f"{column.name} is not valid UTF-8")
-    if column.type == "str":
-        if not column.nullable and not raw.strip():
-            raise Rejection("empty_text" if column.name == "Text" else "missing_field", column.name)
-        return raw
+INT_COLUMNS = tuple(c for c in REVIEW_COLUMNS if c.type == "int")
+STR_COLUMNS = tuple(c for c in REVIEW_COLUMNS if c.type == "str")
+
+
+def parsed_int(column: Column, raw: str) -> int:
     try:
-        value = int(raw.strip())
+        value = int(raw)
     except ValueError:
         raise Rejection("not_an_integer", f"{column.name}={raw[:40]!r}") from None
     if (column.min is not None and value < column.min) or (column.max is not None and value > column.max):
@@ -45,14 +39,36 @@ def parsed_value(column: Column, raw):
     return value
 
 
+def checked_str(column: Column, raw) -> str:
+    if raw is None or not raw.strip():
+        if column.nullable:
+            return raw or ""
+        if raw is None or column.name != "Text":
+            raise Rejection("missing_field", column.name)
+        raise Rejection("empty_text", column.name)
+    return raw
+
+
 def validated_review(record: RawRecord) -> dict:
-    """The typed review, or a Rejection saying why not."""
+    """The typed review, or a Rejection saying why not. Runs once per input row,
+    so it types only the integer columns and scans the row once for bytes that
+    were not UTF-8."""
     if record.problem:
         reason, _, detail = record.problem.partition(": ")
         raise Rejection(reason, detail)
     if len(record.values) != len(REVIEW_COLUMNS):
         raise Rejection("column_count", f"{len(record.values)} fields, expected {len(REVIEW_COLUMNS)}")
-    return {column.name: parsed_value(column, raw) for column, raw in zip(REVIEW_COLUMNS, record.values)}
+    review = dict(zip(COLUMN_NAMES, record.values))
+    for column in INT_COLUMNS:
+        if review[column.name] is None:
+            raise Rejection("missing_field", column.name)
+        review[column.name] = parsed_int(column, review[column.name])
+    for column in STR_COLUMNS:
+        review[column.name] = checked_str(column, review[column.name])
+    if UNDECODABLE.search("\x00".join(review[c.name] for c in STR_COLUMNS)):
+        column = next(c for c in STR_COLUMNS if UNDECODABLE.search(review[c.name]))
+        raise Rejection("undecodable_text", f"{column.name} is not valid UTF-8")
+    return review
 
 
 def rejection_line(record: RawRecord, rejection: Rejection) -> str:

@@ -16,9 +16,9 @@ def test_oov_rate_counts_the_last_id_among_non_padding_ids():
 
 def test_report_sums_fates_into_rows_read_and_labels_per_split():
     stats = {s: {"label": np.array([2, 3]), "num_words": np.array([0, 4, 1]), "tokens": np.array([9, 5, 1])} for s in ("train", "val", "test")}
-    fates = {"rejected:empty_text": 2, "neutral_dropped": 1, "duplicates_dropped": 1, "helpfulness_dropped": 0,
-             "split:train": 5, "split:val": 5, "split:test": 5}
+    fates = {"rejected:empty_text": 2, "neutral_dropped": 1, "duplicates_dropped": 1, "helpfulness_dropped": 0}
     result = report.report_of(fates, stats, vocab_size=3, max_length=1)
-    assert result["rows_read"] == 19 and result["balanced"] is True
+    assert result["rows_read"] == 19 and result["balanced"] is True  # 4 not kept + 5 examples per split
+    assert result["examples"] == {"train": 5, "val": 5, "test": 5}
     assert result["labels"]["val"] == {"negative": 2, "positive": 3}
     assert result["truncated_fraction"] == 3 / 15  # per split, one review of 2 words > max_length 1

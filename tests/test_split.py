@@ -21,11 +21,10 @@ def test_time_split_is_by_time_then_id():
     with TestPipeline(runner="FnApiRunner") as p:
         assigned = p | beam.Create(reviews) | AssignSplit("time", SplitFractions(test=0.2, val=0.25))
         # sorted (Time, Id): (10,2) (10,4) (20,6) (30,5) (40,3) (50,1) | (60,7) (70,8) | (80,9) (90,10)
-        assert_that(
-            assigned | beam.Map(lambda kv: (kv[1]["Id"], kv[0])),
-            equal_to([(2, "train"), (4, "train"), (6, "train"), (5, "train"), (3, "train"), (1, "train"),
-                      (7, "val"), (8, "val"), (9, "test"), (10, "test")]),
-        )
+        ids = lambda split: assigned[split] | f"Ids[{split}]" >> beam.Map(lambda r: r["Id"])  # noqa: E731
+        assert_that(ids("train"), equal_to([2, 4, 6, 5, 3, 1]), label="train")
+        assert_that(ids("val"), equal_to([7, 8]), label="val")
+        assert_that(ids("test"), equal_to([9, 10]), label="test")
 
 
 def test_hash_split_keeps_a_product_together_and_is_deterministic():
