@@ -91,6 +91,15 @@ def length_bucketed(examples: tf.data.Dataset, batch_size: int, sequence_length:
     return batches.map(lambda tokens, *rest: (cut_to_longest(tokens), *rest), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def worker_files(spec: DataSpec, split: str, worker_shard: tuple[int, int] = (1, 0)) -> list[str]:
+    """This worker's share of a split's files: every workers-th one."""
+    workers, index = worker_shard
+    paths = spec.files(split)[index::workers]
+    if not paths:
+        raise DataError(f"{split} has {len(spec.files(split))} files for {workers} workers: rerun preprocess with more --num-shards")
+    return paths
+
+
 def dataset(
     spec: DataSpec,
     split: str,
@@ -112,10 +121,7 @@ def dataset(
     bucket_by_length groups reviews of similar length and cuts each batch to
     its longest review, so the LSTM does not step through padding.
     """
-    workers, index = worker_shard
-    paths = spec.files(split)[index::workers]
-    if not paths:
-        raise DataError(f"{split} has {len(spec.files(split))} files for {workers} workers: rerun preprocess with more --num-shards")
+    paths = worker_files(spec, split, worker_shard)
     files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)

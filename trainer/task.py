@@ -202,7 +202,7 @@ def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
     spec = data.data_spec(config.data)
-    data.dataset(spec, "train", 1, worker_shard=worker_shard())  # enough files for the workers?
+    data.worker_files(spec, "train", worker_shard())  # enough files for every worker?
     checked_records(spec)
     prepared_job_dir(config)
     paths = job_paths(config.job_dir)
@@ -220,8 +220,9 @@ def train(config: TrainConfig) -> dict:
     logging.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
                  model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
                  "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
-    if resumed_epoch(paths.backup):
-        logging.info("resuming at epoch %d from %s", resumed_epoch(paths.backup) + 1, paths.backup)
+    done_epochs = resumed_epoch(paths.backup)
+    if done_epochs:
+        logging.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
 
     model.fit(
         train_batches,
