@@ -5,15 +5,14 @@ vocabulary size and sequence length from the tf.Transform output, example
 counts from report.json. Splits are streamed, never loaded into memory.
 """
 import dataclasses
-import json
 import os
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from pipelines.split import SPLITS
 from pipelines.transform import LABEL, TOKENS, model_vocabulary_size, sequence_length
-
-SPLITS = ("train", "val", "test")
+from trainer.artifacts import read_json
 
 
 class DataError(Exception):
@@ -36,18 +35,16 @@ def data_spec(data_dir: str) -> DataSpec:
     """Reads the contract written by pipelines.preprocess, or says what is missing."""
     if not tf.io.gfile.exists(os.path.join(data_dir, "transform_fn")):
         raise DataError(f"{data_dir} has no transform_fn/: run pipelines.preprocess first")
-    report_path = os.path.join(data_dir, "report.json")
-    if not tf.io.gfile.exists(report_path):
+    report = read_json(os.path.join(data_dir, "report.json"))
+    if report is None:
         raise DataError(f"{data_dir} has no report.json: the preprocessing run did not finish")
-    with tf.io.gfile.GFile(report_path) as handle:
-        examples = json.load(handle)["examples"]
     tft_output = tft.TFTransformOutput(data_dir)
     spec = DataSpec(
         data_dir=data_dir,
         vocab_size=model_vocabulary_size(tft_output),
         sequence_length=sequence_length(tft_output),
         feature_spec=tft_output.transformed_feature_spec(),
-        examples=examples,
+        examples=report["examples"],
     )
     for split in SPLITS:
         if not spec.examples.get(split):

@@ -8,7 +8,7 @@ interrupted run resumes from) and export/<version>/ (the SavedModel that takes
 raw text). On Vertex AI the AIP_MODEL_DIR, AIP_CHECKPOINT_DIR and
 AIP_TENSORBOARD_LOG_DIR variables it sets take precedence. Under
 MultiWorkerMirroredStrategy (TF_CONFIG) only the chief writes the artifacts;
-the other workers write theirs to a scratch folder that is removed.
+the other workers write theirs to JOB/.scratch-<task>/, removed at the end.
 """
 import argparse
 import dataclasses
@@ -112,7 +112,7 @@ def parsed_config(argv=None) -> TrainConfig:
 def job_paths(job_dir: str) -> JobPaths:
     task_type, index, _ = cluster_task()
     chief = is_chief()
-    root = job_dir if chief else os.path.join(job_dir, "workers", f"{task_type}-{index}")
+    root = job_dir if chief else os.path.join(job_dir, f".scratch-{task_type}-{index}")
     checkpoints = os.environ.get("AIP_CHECKPOINT_DIR") or os.path.join(job_dir, "checkpoints")
     return JobPaths(
         root=root,
@@ -120,8 +120,9 @@ def job_paths(job_dir: str) -> JobPaths:
         export_versioned=not (chief and os.environ.get("AIP_MODEL_DIR")),
         checkpoints=checkpoints if chief else os.path.join(root, "checkpoints"),
         logs=(os.environ.get("AIP_TENSORBOARD_LOG_DIR") if chief else None) or os.path.join(root, "logs"),
-        # Each task backs up on its own: workers writing one file would clobber it.
-        backup=os.path.join(checkpoints, "backup", f"{task_type}-{index}"),
+        # Each task backs up on its own (workers writing one file would clobber
+        # it); BackupAndRestore removes the folder once fit finishes.
+        backup=os.path.join(checkpoints, f"backup-{task_type}-{index}"),
         is_chief=chief,
     )
 
@@ -187,31 +188,20 @@ def architecture(model: keras.Model) -> str:
     return " → ".join(parts)
 
 
-def remove_scratch(root: str) -> None:
-    """A non-chief's artifacts were only needed for the collective ops that wrote them."""
-    tf.io.gfile.rmtree(root)
-    parent = os.path.dirname(root)
-    try:
-        if not tf.io.gfile.listdir(parent):
-            tf.io.gfile.rmtree(parent)
-    except tf.errors.NotFoundError:
-        pass  # another worker removed it first
-
-
 def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
     spec = data.data_spec(config.data)
-    data.worker_files(spec, "train", worker_shard())  # enough files for every worker?
+    bucketed = config.bucket_by_length
+    # Built before anything is written: it fails if a worker would get no file.
+    train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed,
+                                 worker_shard=worker_shard(), bucket_by_length=bucketed)
     checked_records(spec)
     prepared_job_dir(config)
     paths = job_paths(config.job_dir)
     keras.utils.set_random_seed(config.seed)
 
     steps = config.steps_per_epoch or math.ceil(spec.examples["train"] / config.batch_size)
-    bucketed = config.bucket_by_length
-    train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed,
-                                 worker_shard=worker_shard(), bucket_by_length=bucketed)
     val_batches = data.dataset(spec, "val", config.batch_size, bucket_by_length=bucketed)
     policy = dtype_policy(config.mixed_precision)
     keras.config.set_dtype_policy(policy)
@@ -233,9 +223,6 @@ def train(config: TrainConfig) -> dict:
         verbose=2,
     )
 
-    backups = os.path.dirname(paths.backup)
-    if paths.is_chief and tf.io.gfile.exists(backups) and not tf.io.gfile.listdir(backups):
-        tf.io.gfile.rmtree(backups)  # BackupAndRestore removed its own folder once fit finished
     model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
     test_batches = data.dataset(spec, "test", config.batch_size, bucket_by_length=bucketed)
@@ -262,8 +249,8 @@ def train(config: TrainConfig) -> dict:
     metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir, cut_padding=bucketed)
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss")
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
-    if not paths.is_chief:
-        remove_scratch(paths.root)
+    if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
+        tf.io.gfile.rmtree(paths.root)
     return metrics
 
 
