@@ -29,6 +29,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from pipelines import report, transform
 from pipelines.rules import ApplyNotebookRules
+from pipelines.sink import WriteExampleShards
 from pipelines.runtime import unmatched_pattern, with_local_runner
 from pipelines.sources import ReadReviews
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
@@ -103,12 +104,6 @@ def raw_record_batch(reviews: list[dict]):
     return transform.raw_record_batch([(r["Text"], r["label"], r["Id"]) for r in reviews])
 
 
-def tfrecord_sink(output_dir: str, split: str, num_shards: int) -> beam.io.WriteToTFRecord:
-    """DIR/<split>/part-*.tfrecord.gz; the suffix makes Beam compress with GZIP."""
-    prefix = os.path.join(output_dir, split, "part")
-    return beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord.gz", num_shards=num_shards)
-
-
 def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: str | None = None) -> None:
     raw_adapter = transform.raw_tensor_adapter_config()
     records = pipeline | "ReadReviews" >> ReadReviews(config.input)
@@ -151,11 +146,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
 
     stats = []
     for split in SPLITS:
-        _ = (
-            transformed[split]
-            | f"Encode[{split}]" >> tft_beam.EncodeTransformedDataset()
-            | f"Write[{split}]" >> tfrecord_sink(config.output, split, config.num_shards)
-        )
+        _ = transformed[split][0] | f"Write[{split}]" >> WriteExampleShards(config.output, split, config.num_shards)
         stats.append(
             transformed[split][0]
             | f"Stats[{split}]" >> beam.CombineGlobally(report.SplitStatsFn())

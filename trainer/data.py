@@ -10,6 +10,7 @@ import os
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from pipelines.sink import SUFFIX as TFRECORD_SUFFIX
 from pipelines.split import SPLITS
 from pipelines.transform import LABEL, TOKENS, model_vocabulary_size, sequence_length
 from trainer.artifacts import read_json
@@ -28,7 +29,7 @@ class DataSpec:
     examples: dict  # split -> count, from report.json
 
     def files(self, split: str) -> list[str]:
-        return sorted(tf.io.gfile.glob(os.path.join(self.data_dir, split, "*.tfrecord.gz")))
+        return sorted(tf.io.gfile.glob(os.path.join(self.data_dir, split, "*" + TFRECORD_SUFFIX)))
 
 
 def data_spec(data_dir: str) -> DataSpec:
@@ -50,7 +51,7 @@ def data_spec(data_dir: str) -> DataSpec:
         if not spec.examples.get(split):
             raise DataError(f"split {split!r} in {data_dir} is empty (report.json says 0 examples)")
         if not spec.files(split):
-            raise DataError(f"no {split}/*.tfrecord.gz files in {data_dir}")
+            raise DataError(f"no {split}/*{TFRECORD_SUFFIX} files in {data_dir}")
     return spec
 
 

@@ -1,0 +1,36 @@
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from pipelines.sink import SUFFIX, WriteExampleShards
+from pipelines.runtime import LOCAL_RUNNER
+
+SPEC = {"tokens": tf.io.FixedLenFeature([3], tf.int64), "review_id": tf.io.FixedLenFeature([], tf.int64)}
+
+
+def transformed_batch(first_id: int, size: int):
+    """What tf.Transform emits with output_record_batches=True: (RecordBatch, passthrough)."""
+    ids = np.arange(first_id, first_id + size)
+    tokens = pa.array([[0, i % 7, i % 5] for i in ids], type=pa.large_list(pa.int64()))
+    review_id = pa.array([[i] for i in ids], type=pa.large_list(pa.int64()))
+    return pa.RecordBatch.from_arrays([tokens, review_id], ["tokens", "review_id"]), None
+
+
+def written_examples(files) -> dict[int, list]:
+    data = tf.data.TFRecordDataset(files, compression_type="GZIP").map(lambda s: tf.io.parse_single_example(s, SPEC))
+    return {int(e["review_id"]): e["tokens"].tolist() for e in data.as_numpy_iterator()}
+
+
+def test_batches_become_gzip_tfrecords_in_the_requested_number_of_shards(tmp_path):
+    batches = [transformed_batch(first, 40) for first in range(0, 200, 40)]  # 5 batches, 200 examples
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
+        _ = pipeline | beam.Create(batches) | WriteExampleShards(str(tmp_path), "val", num_shards=8)
+    files = sorted((tmp_path / "val").glob("*" + SUFFIX))
+    # 8 shards although there were only 5 batches: the extra ones are empty files.
+    assert [f.name for f in files] == [f"part-{i:05d}-of-00008{SUFFIX}" for i in range(8)]
+    examples = written_examples([str(f) for f in files])
+    assert sorted(examples) == list(range(200))
+    assert examples[123] == [0, 123 % 7, 123 % 5]
+    assert sum(1 for f in files if not written_examples([str(f)])) == 3
