@@ -43,12 +43,15 @@ def raw_tensor_adapter_config() -> tfxio.TensorAdapterConfig:
 def raw_record_batch(rows: list[tuple[str, int, int]]) -> pa.RecordBatch:
     """(text, label, review_id) rows → one RecordBatch of the raw features."""
     texts, labels, ids = zip(*rows)
+    # One value per row: each list column is its flat values cut at 0, 1, 2, ...
+    offsets = pa.array(range(len(rows) + 1), type=pa.int64())
+    columns = {
+        TEXT: pa.array(texts, type=pa.large_binary()),
+        LABEL: pa.array(labels, type=pa.int64()),
+        REVIEW_ID: pa.array(ids, type=pa.int64()),
+    }
     return pa.RecordBatch.from_arrays(
-        [
-            pa.array([[t.encode("utf-8")] for t in texts], type=RAW_ARROW_SCHEMA.field(TEXT).type),
-            pa.array([[v] for v in labels], type=RAW_ARROW_SCHEMA.field(LABEL).type),
-            pa.array([[v] for v in ids], type=RAW_ARROW_SCHEMA.field(REVIEW_ID).type),
-        ],
+        [pa.LargeListArray.from_arrays(offsets, columns[field.name]) for field in RAW_ARROW_SCHEMA],
         schema=RAW_ARROW_SCHEMA,
     )
 
