@@ -18,8 +18,18 @@ DUPLICATE = "duplicates_dropped"
 HELPFULNESS = "helpfulness_dropped"
 
 
+# What the later rules, the split and tf.Transform read of a review. Only these
+# travel through the dedup shuffle and on: fewer fields are cheaper to encode
+# at every stage boundary (and to shuffle, on Dataflow).
+CARRIED = ("Id", "ProductId", "Time", "Text", "label", "HelpfulnessNumerator", "HelpfulnessDenominator")
+
+
 def dedup_key(review: dict) -> tuple:
     return (review["UserId"], review["ProfileName"], review["Time"], review["Text"])
+
+
+def keyed_by_content(review: dict) -> tuple[tuple, dict]:
+    return dedup_key(review), {field: review[field] for field in CARRIED}
 
 
 def keep_order(review: dict) -> tuple:
@@ -70,7 +80,7 @@ class ApplyNotebookRules(beam.PTransform):
         labelled = reviews | "LabelDropNeutral" >> beam.ParDo(LabelOrDropNeutralFn()).with_outputs(DROPPED, main="kept")
         unique = (
             labelled.kept
-            | "KeyByContent" >> beam.Map(lambda review: (dedup_key(review), review))
+            | "KeyByContent" >> beam.Map(keyed_by_content)
             | "GroupDuplicates" >> beam.GroupByKey()
             | "KeepFirst" >> beam.ParDo(KeepFirstDuplicateFn()).with_outputs(DROPPED, main="kept")
         )
