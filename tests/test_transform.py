@@ -28,6 +28,15 @@ def test_text_with_nothing_left_after_cleaning_is_empty():
     assert words_of("<br /> &amp; 123 !!! the and of") == []
 
 
+def test_a_batch_is_cleaned_row_by_row_whatever_its_size():
+    # The batch is cut into slices cleaned side by side; rows must come back in
+    # order and unmixed, also when there are fewer rows than slices.
+    texts = ["Not <b>good</b>", "", "the", "Café &amp; tea!!", "I never liked it", "yes\nno", "a b c d e"]
+    for size in range(len(texts) + 1):
+        batch = transform.cleaned_words(tf.constant(texts[:size], dtype=tf.string)).to_list()
+        assert [[w.decode() for w in row] for row in batch] == [words_of(t) for t in texts[:size]]
+
+
 def test_front_padding_and_truncation_keep_the_end():
     ids = tf.ragged.constant([[1, 2, 3], [], [4, 5, 6, 7, 8, 9]], dtype=tf.int64)
     padded = transform.front_padded(ids, 5).numpy()
