@@ -22,11 +22,13 @@ import sys
 import tempfile
 
 import apache_beam as beam
+import pyarrow as pa
 import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, TestOptions
 from apache_beam.transforms.window import GlobalWindows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from tfx_bsl.public import tfxio
 
 from pipelines import report, transform
 from pipelines.rules import ApplyNotebookRules
@@ -100,32 +102,62 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     return config
 
 
+# Raw batches carry their split as a tf.Transform passthrough column: one
+# TransformDataset then serves all three splits, and its output batches are
+# routed back by that column. (Every tf.Transform stage loads the transform
+# graph anew: a transform per split cost ~0.4 s of each run apiece.)
+SPLIT_COLUMN = "split"
+SPLIT_FIELD = pa.field(SPLIT_COLUMN, pa.large_list(pa.int64()))
+
+
+def raw_adapter_config() -> tfxio.TensorAdapterConfig:
+    features = transform.raw_tensor_adapter_config()
+    return tfxio.TensorAdapterConfig(features.arrow_schema.append(SPLIT_FIELD), features.tensor_representations)
+
+
+def split_index(transformed: tuple, num_splits: int) -> int:
+    """beam.Partition's function: a transformed batch's split, from its passthrough column."""
+    batch = transformed[0]
+    return batch.column(batch.schema.get_field_index(SPLIT_COLUMN)).flatten()[0].as_py()
+
+
+def without_split_column(transformed: tuple) -> tuple:
+    batch, passthrough = transformed
+    return batch.drop_columns([SPLIT_COLUMN]), passthrough
+
+
 class RawFeatureBatchesFn(beam.DoFn):
-    """Kept reviews → RecordBatches of the raw features tf.Transform reads.
+    """Kept reviews of one split → RecordBatches of the raw features tf.Transform
+    reads, plus the split column.
 
     A plain buffer of fixed size: Beam's BatchElements, which times every batch
     to tune its size, cost three times as much per review."""
 
-    def __init__(self, batch_size: int):
+    def __init__(self, batch_size: int, split: str):
         self.batch_size = batch_size
+        self.split_index = SPLITS.index(split)
 
     def start_bundle(self):
         self.rows = []
 
+    def batch(self) -> pa.RecordBatch:
+        features = transform.raw_record_batch(self.rows)
+        self.rows = []
+        split = pa.LargeListArray.from_arrays(pa.array(range(features.num_rows + 1), type=pa.int64()),
+                                              pa.array([self.split_index] * features.num_rows, type=pa.int64()))
+        return features.append_column(SPLIT_FIELD, split)
+
     def process(self, review: dict):
         self.rows.append((review["Text"], review["label"], review["Id"]))
         if len(self.rows) >= self.batch_size:
-            yield transform.raw_record_batch(self.rows)
-            self.rows = []
+            yield self.batch()
 
     def finish_bundle(self):
         if self.rows:
-            yield GlobalWindows.windowed_value_at_end_of_window(transform.raw_record_batch(self.rows))
-            self.rows = []
+            yield GlobalWindows.windowed_value_at_end_of_window(self.batch())
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: str | None = None) -> None:
-    raw_adapter = transform.raw_tensor_adapter_config()
     records = pipeline | "ReadReviews" >> ReadReviews(config.input)
     validated = records | "ValidateReviews" >> ValidateReviews()
     kept, dropped = validated.valid | "NotebookRules" >> ApplyNotebookRules()
@@ -143,31 +175,27 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
         | "CountFates" >> beam.combiners.Count.PerElement()
     )
 
-    raw = {
-        split: (
-            assigned[split]
-            | f"RawFeatures[{split}]" >> beam.ParDo(RawFeatureBatchesFn(TFT_BATCH_SIZE))
-        )
-        for split in SPLITS
-    }
+    raw = {split: assigned[split] | f"RawFeatures[{split}]" >> beam.ParDo(RawFeatureBatchesFn(TFT_BATCH_SIZE, split))
+           for split in SPLITS}
+    raw_adapter = raw_adapter_config()
     preprocessing_fn = transform.preprocessing_fn_for(config.vocab_size, config.max_length)
     with tft_beam.Context(temp_dir=temp_dir or os.path.join(config.output, "tmp")):
-        # The vocabulary is learnt from train alone; val and test reuse it.
-        transformed_train, transform_fn = (raw["train"], raw_adapter) | "AnalyzeAndTransform[train]" >> (
-            tft_beam.AnalyzeAndTransformDataset(preprocessing_fn, output_record_batches=True)
-        )
-        transformed = {"train": transformed_train}
-        for split in ("val", "test"):
-            transformed[split] = ((raw[split], raw_adapter), transform_fn) | f"Transform[{split}]" >> (
-                tft_beam.TransformDataset(output_record_batches=True)
-            )
+        # The vocabulary is learnt from train alone; all three splits reuse it.
+        transform_fn = (raw["train"], raw_adapter) | "Analyze[train]" >> tft_beam.AnalyzeDataset(preprocessing_fn)
+        all_raw = [raw[split] for split in SPLITS] | "AllRawFeatures" >> beam.Flatten()
+        with tft_beam.Context(passthrough_keys={SPLIT_COLUMN}):
+            all_transformed, _ = ((all_raw, raw_adapter), transform_fn) | "Transform" >> (
+                tft_beam.TransformDataset(output_record_batches=True))
         written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
+    by_split = all_transformed | "BySplit" >> beam.Partition(split_index, len(SPLITS))
+    transformed = {split: by_split[i] | f"Unsplit[{split}]" >> beam.Map(without_split_column)
+                   for i, split in enumerate(SPLITS)}
 
     stats = []
     for split in SPLITS:
-        _ = transformed[split][0] | f"Write[{split}]" >> WriteExampleShards(config.output, split, config.num_shards)
+        _ = transformed[split] | f"Write[{split}]" >> WriteExampleShards(config.output, split, config.num_shards)
         stats.append(
-            transformed[split][0]
+            transformed[split]
             | f"Stats[{split}]" >> beam.CombineGlobally(report.SplitStatsFn())
             | f"Name[{split}]" >> beam.Map(lambda s, name: (name, s), split)
         )

@@ -70,6 +70,15 @@ def test_fixture_tfrecords_hold_the_kept_reviews_split_by_time(fixture_out):
     assert by_id[3]["label"] == 0 and by_id[2]["label"] == 1 and by_id[6]["label"] == 0
 
 
+def test_fixture_examples_carry_exactly_the_transformed_features(fixture_out):
+    # The split rides through tf.Transform as a passthrough column; it must not reach the files.
+    files = sorted(str(f) for f in (fixture_out / "train").glob("*.tfrecord.gz"))
+    serialized = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP"))).numpy()
+    example = tf.train.Example.FromString(serialized)
+    assert set(example.features.feature) == {"tokens", "label", "review_id", "num_words"}
+    assert len(example.features.feature["tokens"].int64_list.value) == 12
+
+
 def test_missing_input_is_a_one_line_error(tmp_path):
     result = run_module("pipelines.preprocess", "--input", str(tmp_path / "nope*.csv"), "--output", str(tmp_path / "o"))
     assert result.returncode == 2
@@ -141,8 +150,8 @@ def test_dataflow_job_graph_builds_offline():
     lines = result.stdout.splitlines()
     assert lines[0].startswith("dry run: DataflowRunner job") and "upload_graph" in lines[0]
     stages = {line.split("stage ", 1)[1] for line in lines[1:]}
-    assert {"ReadReviews", "ValidateReviews", "NotebookRules", "AssignSplit", "AnalyzeAndTransform[train]",
-            "Transform[val]", "Transform[test]", "WriteTransformFn", "Write[train]", "WriteRejected", "WriteReport"} <= stages
+    assert {"ReadReviews", "ValidateReviews", "NotebookRules", "AssignSplit", "Analyze[train]", "Transform", "BySplit",
+            "WriteTransformFn", "Write[train]", "Write[val]", "Write[test]", "WriteRejected", "WriteReport"} <= stages
 
 
 @pytest.mark.slow
