@@ -10,7 +10,8 @@ pipeline in memory, in one worker process and in --workers worker processes
 (FnApiRunner multi_processing). The notebook's cells alone, without start-up,
 are reported too. Runs alternate between the ways and each keeps its fastest
 of --repeats, since a shared 2-core machine varies by ±1 s. Prints rows/s and
-ratios; writes benchmarks/results/preprocess.json.
+ratios; writes benchmarks/results/preprocess.json (preprocess_<rows>.json
+for another --rows).
 """
 import argparse
 import math
@@ -108,7 +109,8 @@ def main() -> None:
     print(f"  targets: pipeline >= 1.0x notebook (floor 0.5x), {args.workers} processes >= 1.7x one")
     for name, value in ratios.items():
         print(f"  {name:32s} {value:.2f}x")
-    path = write_result("preprocess", {"rows": args.rows, "source": source.name, "repeats": args.repeats,
+    name = "preprocess" if args.rows == 100_000 else f"preprocess_{args.rows}"
+    path = write_result(name, {"rows": args.rows, "source": source.name, "repeats": args.repeats,
                                        "workers": args.workers, "runs": runs, "seconds": seconds,
                                        "rows_per_second": rows_per_second, "ratios": ratios})
     print(f"wrote {path}")
