@@ -23,14 +23,22 @@ def written_examples(files) -> dict[int, list]:
     return {int(e["review_id"]): e["tokens"].tolist() for e in data.as_numpy_iterator()}
 
 
-def test_batches_become_gzip_tfrecords_in_the_requested_number_of_shards(tmp_path):
+def test_batches_become_gzip_tfrecords_spread_over_every_shard(tmp_path):
     batches = [transformed_batch(first, 40) for first in range(0, 200, 40)]  # 5 batches, 200 examples
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
         _ = pipeline | beam.Create(batches) | WriteExampleShards(str(tmp_path), "val", num_shards=8)
     files = sorted((tmp_path / "val").glob("*" + SUFFIX))
-    # 8 shards although there were only 5 batches: the extra ones are empty files.
     assert [f.name for f in files] == [f"part-{i:05d}-of-00008{SUFFIX}" for i in range(8)]
     examples = written_examples([str(f) for f in files])
     assert sorted(examples) == list(range(200))
     assert examples[123] == [0, 123 % 7, 123 % 5]
-    assert sum(1 for f in files if not written_examples([str(f)])) == 3
+    # Each batch is sliced over all 8 shards: 5 slices of 5 examples in each.
+    assert [len(written_examples([str(f)])) for f in files] == [25] * 8
+
+
+def test_a_single_small_batch_still_reaches_every_shard_it_can(tmp_path):
+    # Training workers shard by file: a split of one batch must not land in one file.
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
+        _ = pipeline | beam.Create([transformed_batch(0, 5)]) | WriteExampleShards(str(tmp_path), "test", num_shards=8)
+    sizes = sorted(len(written_examples([str(f)])) for f in (tmp_path / "test").glob("*" + SUFFIX))
+    assert sizes == [0, 0, 0, 1, 1, 1, 1, 1]
