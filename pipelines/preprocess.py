@@ -32,8 +32,8 @@ from tfx_bsl.public import tfxio
 
 from pipelines import report, transform
 from pipelines.rules import ApplyNotebookRules
-from pipelines.sink import WriteExampleShards
 from pipelines.runtime import unmatched_pattern, with_local_runner
+from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviews
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviews
@@ -141,6 +141,7 @@ class RawFeatureBatchesFn(beam.DoFn):
         self.rows = []
 
     def batch(self) -> pa.RecordBatch:
+        """The buffered rows as one RecordBatch; the buffer starts anew."""
         features = transform.raw_record_batch(self.rows)
         self.rows = []
         split = pa.LargeListArray.from_arrays(pa.array(range(features.num_rows + 1), type=pa.int64()),

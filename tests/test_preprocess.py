@@ -5,10 +5,13 @@ import json
 import math
 import os
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import preprocess
 from tests.conftest import (FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
@@ -77,6 +80,22 @@ def test_fixture_examples_carry_exactly_the_transformed_features(fixture_out):
     example = tf.train.Example.FromString(serialized)
     assert set(example.features.feature) == {"tokens", "label", "review_id", "num_words"}
     assert len(example.features.feature["tokens"].int64_list.value) == 12
+
+
+def test_raw_feature_batches_are_full_size_and_carry_their_split():
+    reviews = [{"Text": f"review {i} café", "label": i % 2, "Id": i} for i in range(2500)]
+
+    def summary(batch):
+        column = lambda name: batch.column(batch.schema.get_field_index(name)).flatten().to_pylist()  # noqa: E731
+        return (batch.num_rows, set(column(preprocess.SPLIT_COLUMN)), column("review_id")[0],
+                column("text")[-1].decode(), column("label")[:2])
+
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        batches = (pipeline | beam.Create(reviews, reshuffle=False)
+                   | beam.ParDo(preprocess.RawFeatureBatchesFn(1000, "val")) | beam.Map(summary))
+        assert_that(batches, equal_to([(1000, {1}, 0, "review 999 café", [0, 1]),
+                                       (1000, {1}, 1000, "review 1999 café", [0, 1]),
+                                       (500, {1}, 2000, "review 2499 café", [0, 1])]))
 
 
 def test_missing_input_is_a_one_line_error(tmp_path):
