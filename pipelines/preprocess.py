@@ -116,14 +116,14 @@ def raw_adapter_config() -> tfxio.TensorAdapterConfig:
 
 
 def split_index(transformed: tuple, num_splits: int) -> int:
-    """beam.Partition's function: a transformed batch's split, from its passthrough column."""
+    """beam.Partition's function: the split of a transformed (RecordBatch, passthrough), from its split column."""
     batch = transformed[0]
     return batch.column(batch.schema.get_field_index(SPLIT_COLUMN)).flatten()[0].as_py()
 
 
-def without_split_column(transformed: tuple) -> tuple:
-    batch, passthrough = transformed
-    return batch.drop_columns([SPLIT_COLUMN]), passthrough
+def without_split_column(transformed: tuple) -> pa.RecordBatch:
+    """The transformed features alone: what is written and measured."""
+    return transformed[0].drop_columns([SPLIT_COLUMN])
 
 
 class RawFeatureBatchesFn(beam.DoFn):
@@ -144,8 +144,7 @@ class RawFeatureBatchesFn(beam.DoFn):
         """The buffered rows as one RecordBatch; the buffer starts anew."""
         features = transform.raw_record_batch(self.rows)
         self.rows = []
-        split = pa.LargeListArray.from_arrays(pa.array(range(features.num_rows + 1), type=pa.int64()),
-                                              pa.array([self.split_index] * features.num_rows, type=pa.int64()))
+        split = transform.one_per_row(pa.array([self.split_index] * features.num_rows, type=pa.int64()))
         return features.append_column(SPLIT_FIELD, split)
 
     def process(self, review: dict):

@@ -43,8 +43,7 @@ class SplitStatsFn(beam.CombineFn):
     def create_accumulator(self):
         return {key: np.zeros(0, np.int64) for key in self.KEYS}
 
-    def add_input(self, accumulator, transformed):
-        batch = transformed[0]  # (RecordBatch, passthrough features)
+    def add_input(self, accumulator, batch):
         for key in self.KEYS:
             accumulator[key] = added(accumulator[key], np.bincount(column_values(batch, key)))
         return accumulator

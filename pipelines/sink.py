@@ -29,8 +29,8 @@ class _TFRecordBatchSink(tfrecordio._TFRecordSink):  # noqa: SLF001 (the record 
 
 
 class EncodeExamplesFn(beam.DoFn):
-    """(RecordBatch, passthrough) from tf.Transform → its serialized tf.Examples,
-    in `num_slices` slices of about equal size (none empty)."""
+    """A RecordBatch of transformed features → its serialized tf.Examples, in
+    `num_slices` slices of about equal size (none empty)."""
 
     def __init__(self, split: str, num_slices: int):
         self.num_slices = num_slices
@@ -40,8 +40,8 @@ class EncodeExamplesFn(beam.DoFn):
         # No schema needed: every transformed feature is a fixed-length list.
         self.encoder = tfxio.RecordBatchToExamplesEncoder()
 
-    def process(self, transformed):
-        records = self.encoder.encode(transformed[0])
+    def process(self, batch):
+        records = self.encoder.encode(batch)
         self.examples.inc(len(records))
         cuts = [len(records) * i // self.num_slices for i in range(self.num_slices + 1)]
         for start, stop in zip(cuts, cuts[1:]):

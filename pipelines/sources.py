@@ -2,11 +2,11 @@
 
 Both formats are parsed whole-file (quoted CSV fields may contain newlines, and
 a SNAP review spans several lines), so files are matched with `fileio` and each
-one is parsed by a single DoFn call; a Reshuffle afterwards spreads the rows.
-Nothing is validated here: every record read becomes one `RawRecord`, however
-broken, so that validation can account for it. There is no Reshuffle after
-reading: the dedup GroupByKey right after validation already spreads rows over
-workers, and a second shuffle cost ~10% of a local run.
+one is parsed by a single DoFn call. Nothing is validated here: every record
+read becomes one `RawRecord`, however broken, so that validation can account
+for it. There is no Reshuffle after reading: the dedup GroupByKey right after
+validation already spreads rows over workers, and a second shuffle cost ~10%
+of a local run.
 """
 import codecs
 import csv

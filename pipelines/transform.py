@@ -40,20 +40,22 @@ def raw_tensor_adapter_config() -> tfxio.TensorAdapterConfig:
     return tfxio.TensorAdapterConfig(RAW_ARROW_SCHEMA, {name: scalar(name) for name in RAW_FEATURE_SPEC})
 
 
+def one_per_row(values: pa.Array) -> pa.LargeListArray:
+    """A list column holding one value per row (tf.Transform's scalar feature
+    layout): the flat values cut at 0, 1, 2, ..."""
+    return pa.LargeListArray.from_arrays(pa.array(range(len(values) + 1), type=pa.int64()), values)
+
+
 def raw_record_batch(rows: list[tuple[str, int, int]]) -> pa.RecordBatch:
     """(text, label, review_id) rows → one RecordBatch of the raw features."""
     texts, labels, ids = zip(*rows)
-    # One value per row: each list column is its flat values cut at 0, 1, 2, ...
-    offsets = pa.array(range(len(rows) + 1), type=pa.int64())
     columns = {
         TEXT: pa.array(texts, type=pa.large_binary()),
         LABEL: pa.array(labels, type=pa.int64()),
         REVIEW_ID: pa.array(ids, type=pa.int64()),
     }
-    return pa.RecordBatch.from_arrays(
-        [pa.LargeListArray.from_arrays(offsets, columns[field.name]) for field in RAW_ARROW_SCHEMA],
-        schema=RAW_ARROW_SCHEMA,
-    )
+    return pa.RecordBatch.from_arrays([one_per_row(columns[field.name]) for field in RAW_ARROW_SCHEMA],
+                                      schema=RAW_ARROW_SCHEMA)
 
 
 # NLTK's English stopwords (the notebook's list) reduced to letters only, since

@@ -11,11 +11,11 @@ SPEC = {"tokens": tf.io.FixedLenFeature([3], tf.int64), "review_id": tf.io.Fixed
 
 
 def transformed_batch(first_id: int, size: int):
-    """What tf.Transform emits with output_record_batches=True: (RecordBatch, passthrough)."""
+    """Transformed features as the pipeline routes them to the sink: a RecordBatch."""
     ids = np.arange(first_id, first_id + size)
     tokens = pa.array([[0, i % 7, i % 5] for i in ids], type=pa.large_list(pa.int64()))
     review_id = pa.array([[i] for i in ids], type=pa.large_list(pa.int64()))
-    return pa.RecordBatch.from_arrays([tokens, review_id], ["tokens", "review_id"]), None
+    return pa.RecordBatch.from_arrays([tokens, review_id], ["tokens", "review_id"])
 
 
 def written_examples(files) -> dict[int, list]:

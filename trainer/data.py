@@ -12,7 +12,7 @@ import tensorflow_transform as tft
 
 from pipelines.sink import SUFFIX as TFRECORD_SUFFIX
 from pipelines.split import SPLITS
-from pipelines.transform import LABEL, TOKENS, model_vocabulary_size, sequence_length
+from pipelines.transform import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
 from trainer.artifacts import read_json
 
 
@@ -55,10 +55,12 @@ def data_spec(data_dir: str) -> DataSpec:
     return spec
 
 
-def features_and_label(serialized: tf.Tensor, feature_spec: dict):
-    """One vectorized parse per batch: far cheaper than per-example parsing."""
+def features_and_label(serialized: tf.Tensor, feature_spec: dict, with_ids: bool = False) -> tuple:
+    """(tokens, label) or (tokens, label, review_id): one vectorized parse per
+    batch, far cheaper than per-example parsing."""
     features = tf.io.parse_example(serialized, feature_spec)
-    return features[TOKENS], tf.cast(features[LABEL], tf.float32)
+    tokens, label = features[TOKENS], tf.cast(features[LABEL], tf.float32)
+    return (tokens, label, features[REVIEW_ID]) if with_ids else (tokens, label)
 
 
 def cut_to_longest(tokens: tf.Tensor) -> tf.Tensor:
@@ -92,10 +94,10 @@ def length_bucketed(examples: tf.data.Dataset, batch_size: int, sequence_length:
 def worker_files(spec: DataSpec, split: str, worker_shard: tuple[int, int] = (1, 0)) -> list[str]:
     """This worker's share of a split's files: every workers-th one."""
     workers, index = worker_shard
-    paths = spec.files(split)[index::workers]
-    if not paths:
-        raise DataError(f"{split} has {len(spec.files(split))} files for {workers} workers: rerun preprocess with more --num-shards")
-    return paths
+    files = spec.files(split)
+    if index >= len(files):
+        raise DataError(f"{split} has {len(files)} files for {workers} workers: rerun preprocess with more --num-shards")
+    return files[index::workers]
 
 
 def dataset(
@@ -135,11 +137,7 @@ def dataset(
         records = records.repeat()
     # Parsing stays vectorized: batch, parse, and only then regroup by length.
     batches = records.batch(min(batch_size, 1024) if bucket_by_length else batch_size, drop_remainder=False)
-    if with_ids:
-        parse = lambda s: (*features_and_label(s, spec.feature_spec), tf.io.parse_example(s, spec.feature_spec)["review_id"])  # noqa: E731
-    else:
-        parse = lambda s: features_and_label(s, spec.feature_spec)  # noqa: E731
-    batches = batches.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batches.map(lambda s: features_and_label(s, spec.feature_spec, with_ids), num_parallel_calls=tf.data.AUTOTUNE)
     if bucket_by_length:
         batches = length_bucketed(batches.unbatch(), batch_size, spec.sequence_length)
     options = tf.data.Options()
