@@ -39,6 +39,29 @@ def shared_sample() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def prepared_sample(tmp_path_factory, shared_sample) -> pathlib.Path:
+    """pipelines.preprocess output for the real 5,000-row sample, default settings."""
+    from pipelines import preprocess
+
+    out = tmp_path_factory.mktemp("prepared_sample") / "out"
+    assert preprocess.main(["--input", str(shared_sample), "--output", str(out)]) == 0
+    return out
+
+
+def scored_alone_and_among_long_reviews(score, texts: list[str], long_texts: list[str]) -> tuple:
+    """(each text scored alone, the same texts scored in one request between long
+    reviews, in reverse order): `score` maps a list of texts to probabilities.
+    A model whose output depends only on the review gives the same three times."""
+    import numpy as np
+
+    alone = np.array([score([text])[0] for text in texts], np.float64)
+    request = long_texts[:1] + texts + long_texts[1:]
+    among_long = np.asarray(score(request), np.float64)[1:1 + len(texts)]
+    reversed_request = np.asarray(score(texts[::-1] + long_texts), np.float64)[:len(texts)][::-1]
+    return alone, among_long, reversed_request
+
+
+@pytest.fixture(scope="session")
 def synthetic_csv(tmp_path_factory) -> pathlib.Path:
     from pipelines import sample
 

@@ -1,8 +1,15 @@
+import importlib
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from trainer import models
+
+VOCAB = 50
+# The module, not the `rnn` function that the package exports under the same name.
+tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
 
 
 @pytest.mark.parametrize("name, params", [("lstm1", 693_301), ("lstm2", 710_257)])
@@ -10,14 +17,80 @@ def test_notebook_parameter_counts_at_20k_vocabulary(name, params):
     assert models.BUILDERS[name](20000).count_params() == params
 
 
+def front_padded(words: np.ndarray, width: int) -> np.ndarray:
+    """As Keras pad_sequences (and the TFRecords) lay a review out: zeros first, the tail kept."""
+    words = words[len(words) - min(len(words), width):]
+    return np.concatenate([np.zeros(width - len(words), np.int64), words]).astype(np.int64)
+
+
+def random_reviews(seed: int, lengths) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(1, VOCAB, size=n) for n in lengths]
+
+
 @pytest.mark.parametrize("name", sorted(models.BUILDERS))
-def test_models_take_any_length_without_masking(name):
-    model = models.compiled(models.BUILDERS[name](50), learning_rate=1e-3)
-    embedding = model.get_layer("embedding")
-    assert embedding.mask_zero is False  # front padding + mask would break cuDNN
-    for length in (400, 17):
-        probabilities = model.predict(np.random.default_rng(0).integers(0, 50, size=(3, length)), verbose=0)
-        assert probabilities.shape == (3, 1) and np.all((probabilities > 0) & (probabilities < 1))
+def test_a_review_scores_the_same_alone_in_any_batch_and_at_any_padding(name):
+    """Every model, present and future: padding and batch mates must not move a probability."""
+    keras.utils.set_random_seed(3)
+    model = models.compiled(models.BUILDERS[name](VOCAB), learning_rate=1e-3)
+    reviews = random_reviews(0, [5, 1, 23, 0, 60, 2])
+    long_ones = random_reviews(1, [390, 400, 250])
+
+    alone = np.array([model.predict(front_padded(r, max(len(r), 1))[None], verbose=0)[0, 0] for r in reviews])
+    at_400 = model.predict(np.stack([front_padded(r, 400) for r in reviews]), verbose=0)[:, 0]
+    mixed = np.stack([front_padded(r, 400) for r in long_ones[:2] + reviews + long_ones[2:]])
+    with_long_mates = model.predict(mixed, verbose=0)[2:2 + len(reviews), 0]
+    at_80 = model.predict(np.stack([front_padded(r, 80) for r in reviews]), verbose=0)[:, 0]  # any width >= the longest
+    reversed_batch = model.predict(np.stack([front_padded(r, 61) for r in reviews[::-1]]), verbose=0)[::-1, 0]
+
+    for other in (at_400, with_long_mates, at_80, reversed_batch):
+        np.testing.assert_allclose(other, alone, atol=1e-5, rtol=0)
+    assert np.all((alone > 0) & (alone < 1))
+    # Not trivially constant: different reviews get different scores.
+    assert np.ptp(alone) > 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_cutting_a_review_to_its_tail_is_the_same_as_the_model_seeing_that_tail(name):
+    keras.utils.set_random_seed(4)
+    model = models.BUILDERS[name](VOCAB)
+    review = random_reviews(2, [120])[0]
+    truncated_input = model.predict(front_padded(review, 40)[None], verbose=0)[0, 0]
+    tail_alone = model.predict(review[-40:][None].astype(np.int64), verbose=0)[0, 0]
+    assert abs(truncated_input - tail_alone) <= 1e-5
+
+
+def test_padding_moves_to_the_end_with_a_right_padded_mask():
+    tokens = np.array([[0, 0, 7, 8, 9], [1, 2, 3, 4, 5], [0, 0, 0, 0, 0], [0, 0, 0, 0, 6]], np.int64)
+    right_padded, mask = models.PaddingToEnd()(tokens)
+    np.testing.assert_array_equal(np.asarray(right_padded), [[7, 8, 9, 0, 0], [1, 2, 3, 4, 5], [0, 0, 0, 0, 0], [6, 0, 0, 0, 0]])
+    # An empty review keeps one (padding) step: cuDNN rejects fully masked rows.
+    np.testing.assert_array_equal(np.asarray(mask), [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_every_lstm_receives_a_cudnn_eligible_mask(name, monkeypatch):
+    """cuDNN takes a masked LSTM only if the mask is right-padded with no empty
+    row (Keras' own checks, used here on CPU); record what each LSTM is given."""
+    model = models.BUILDERS[name](VOCAB)
+    received = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.LSTM):
+            def recording(sequences, initial_state, mask, training=False, _inner=layer.inner_loop):
+                received.append(mask)
+                return _inner(sequences, initial_state, mask, training=training)
+            monkeypatch.setattr(layer, "inner_loop", recording)
+    batch = np.stack([front_padded(r, 30) for r in random_reviews(5, [3, 30, 0, 12])])
+    model(batch)  # eager, so the masks are concrete
+    assert len(received) == sum(isinstance(layer, keras.layers.LSTM) for layer in model.layers) >= 1
+    for mask in received:
+        assert mask is not None
+        assert bool(tf_rnn._is_sequence_right_padded(mask)) and not bool(tf_rnn._has_fully_masked_sequence(mask))
+        np.testing.assert_array_equal(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1).numpy(), [3, 30, 1, 12])
+
+
+def test_models_compile_with_the_notebook_settings():
+    model = models.compiled(models.build_lstm1(VOCAB), learning_rate=1e-3)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.loss.__class__ is keras.losses.BinaryCrossentropy
 

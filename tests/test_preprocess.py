@@ -129,9 +129,8 @@ def notebook_split_ids(csv_path) -> dict:
 
 
 @pytest.mark.slow
-def test_real_sample_matches_pandas_and_serving_transform(shared_sample, tmp_path):
-    out = tmp_path / "out"
-    assert preprocess.main(["--input", str(shared_sample), "--output", str(out)]) == 0
+def test_real_sample_matches_pandas_and_serving_transform(shared_sample, prepared_sample):
+    out = prepared_sample
     report = json.loads((out / "report.json").read_text())
     expected = notebook_split_ids(shared_sample)
     assert report["rows_read"] == 5000 and report["rejected_total"] == 0

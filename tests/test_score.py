@@ -9,12 +9,14 @@ from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, run_modu
 from trainer import predict
 
 
-@pytest.mark.parametrize("output_format", ["csv", "jsonl"])
-def test_scores_match_trainer_predict_and_rejections_are_kept(trained_job, tmp_path, output_format):
+# Batch size 1 scores every review alone; trainer.predict below scores them all in one request:
+# equal probabilities mean a review's score does not depend on its batch mates.
+@pytest.mark.parametrize("output_format, batch_size", [("csv", 1), ("jsonl", 7)])
+def test_scores_match_trainer_predict_and_rejections_are_kept(trained_job, tmp_path, output_format, batch_size):
     export = str(sorted((trained_job / "export").iterdir())[-1])
     prefix = tmp_path / "scores"
     assert score.main(["--model", export, "--input", str(FIXTURE_CSV), "--output", str(prefix), "--format", output_format,
-                       "--batch-size", "4"]) == 0
+                       "--batch-size", str(batch_size)]) == 0
     files = sorted(tmp_path.glob(f"scores-0*.{output_format}"))
     if output_format == "csv":
         scored = pd.concat(pd.read_csv(f) for f in files)

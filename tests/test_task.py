@@ -15,8 +15,8 @@ import pytest
 import tensorflow as tf
 
 from pipelines.transform import TOKENS
-from tests.conftest import REPO, run_module
-from trainer import data, export, models, task
+from tests.conftest import REPO, run_module, scored_alone_and_among_long_reviews
+from trainer import data, models, predict, task
 from trainer.distribution import worker_shard
 
 
@@ -39,16 +39,42 @@ def test_job_leaves_history_metrics_plot_logs_and_checkpoints(trained_job, prepa
     assert not list(trained_job.glob(".scratch-*")) and not list((trained_job / "checkpoints").glob("backup*"))
 
 
-def test_export_on_raw_text_equals_the_model_on_stored_tokens(trained_job, prepared, synthetic_csv):
+def lowest_val_loss_epoch(job) -> int:
+    """Independent of the callback: the 1-based epoch of history.json's lowest val_loss."""
+    history = json.loads((job / "history.json").read_text())
+    return min(history, key=lambda e: e["val_loss"])["epoch"]
+
+
+def evaluated_weights(job) -> str:
+    metrics = json.loads((job / "metrics.json").read_text())
+    return str(job / "checkpoints" / ("best.weights.h5" if metrics["restore_best_weights"] else "final.weights.h5"))
+
+
+@pytest.fixture(scope="module")
+def bucketed_job(tmp_path_factory, prepared):
+    job = tmp_path_factory.mktemp("bucketed") / "lstm1"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), "--epochs", "3", "--batch-size", "64",
+                      "--steps-per-epoch", "4", "--learning-rate", "0.01", "--mixed-precision"]) == 0  # bucketed by default
+    return job
+
+
+@pytest.fixture(params=["fixed", "bucketed"])
+def any_job(request, trained_job, bucketed_job):
+    return {"fixed": trained_job, "bucketed": bucketed_job}[request.param]
+
+
+def test_export_on_raw_text_equals_the_evaluated_model_on_stored_tokens(any_job, prepared, synthetic_csv):
+    metrics = json.loads((any_job / "metrics.json").read_text())
+    assert metrics["best_epoch"] == lowest_val_loss_epoch(any_job) == metrics["evaluated_epoch"]
     spec = data.data_spec(str(prepared))
     tokens, _, ids = next(iter(data.dataset(spec, "test", 64, with_ids=True)))
     model = models.BUILDERS["lstm1"](spec.vocab_size)
-    model.load_weights(str(trained_job / "checkpoints" / "final.weights.h5"))
+    model.load_weights(evaluated_weights(any_job))
     expected = model.predict(tokens, verbose=0).reshape(-1)
 
     texts = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False).set_index("Id")["Text"]
     raw = tf.constant([texts[str(i)] for i in ids.numpy()])
-    loaded = tf.saved_model.load(latest_export(trained_job))
+    loaded = tf.saved_model.load(latest_export(any_job))
     served = loaded.signatures["serving_default"](text=raw)
     np.testing.assert_allclose(served["probability"].numpy(), expected, atol=1e-5)
     np.testing.assert_array_equal(served["label"].numpy(), (expected >= 0.5).astype(np.int64))
@@ -56,40 +82,34 @@ def test_export_on_raw_text_equals_the_model_on_stored_tokens(trained_job, prepa
     np.testing.assert_array_equal(transformed[TOKENS].numpy(), tokens.numpy())
 
 
-@pytest.fixture(scope="module")
-def bucketed_job(tmp_path_factory, prepared):
-    job = tmp_path_factory.mktemp("bucketed") / "lstm1"
-    assert task.main(["--data", str(prepared), "--job-dir", str(job), "--epochs", "1", "--batch-size", "64",
-                      "--steps-per-epoch", "6", "--learning-rate", "0.01", "--mixed-precision"]) == 0  # bucketed by default
-    return job
+def tf_examples(texts: list[str]) -> tf.Tensor:
+    return tf.constant([tf.train.Example(features=tf.train.Features(feature={
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString() for t in texts])
 
 
-def length_sorted_chunk_predictions(model, tokens: np.ndarray) -> np.ndarray:
-    """What serving a bucketed model must do, written independently: stable sort
-    by length, chunks of SERVING_CHUNK, each cut to its longest review."""
-    lengths = (tokens != 0).sum(axis=1)
-    order = np.argsort(lengths, kind="stable")
-    expected = np.empty(len(tokens), np.float32)
-    for start in range(0, len(tokens), export.SERVING_CHUNK):
-        rows = order[start:start + export.SERVING_CHUNK]
-        width = max(int(lengths[rows].max()), 1)
-        expected[rows] = model.predict(tokens[rows][:, tokens.shape[1] - width:], verbose=0).reshape(-1)
-    return expected
+@pytest.mark.parametrize("signature", ["serving_default", "serve_tf_example", "trainer.predict"])
+def test_a_review_scores_the_same_alone_and_among_long_reviews(any_job, synthetic_csv, signature):
+    export_dir = latest_export(any_job)
+    loaded = tf.saved_model.load(export_dir)
+    score = {
+        "serving_default": lambda texts: loaded.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy(),
+        "serve_tf_example": lambda texts: loaded.signatures["serve_tf_example"](examples=tf_examples(texts))["probability"].numpy(),
+        "trainer.predict": lambda texts: [p for p, _ in predict.scored(predict.loaded_signature(export_dir), texts)],
+    }[signature]
+    reviews = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False)["Text"].tolist()
+    texts = [t for t in reviews if len(t.split()) < 15][:12] + ["Great.", "The box was smaller than expected but my dog loves it."]
+    long_texts = [" ".join(reviews[i:i + 8]) for i in (0, 40)]  # far past TINY_LENGTH words
+    alone, among_long, reversed_request = scored_alone_and_among_long_reviews(score, texts, long_texts)
+    np.testing.assert_allclose(among_long, alone, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(reversed_request, alone, atol=1e-5, rtol=0)
+    assert np.ptp(alone) > 1e-3  # the reviews do get different scores
 
 
-def test_bucketed_model_is_served_as_it_was_trained(bucketed_job, prepared, synthetic_csv):
-    spec = data.data_spec(str(prepared))
-    tokens, _, ids = next(iter(data.dataset(spec, "test", 100, with_ids=True)))
-    model = models.BUILDERS["lstm1"](spec.vocab_size)
-    model.load_weights(str(bucketed_job / "checkpoints" / "final.weights.h5"))
-    expected = length_sorted_chunk_predictions(model, tokens.numpy())
-    texts = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False).set_index("Id")["Text"]
-    loaded = tf.saved_model.load(latest_export(bucketed_job))
-    served = loaded.signatures["serving_default"](text=tf.constant([texts[str(i)] for i in ids.numpy()]))
-    np.testing.assert_allclose(served["probability"].numpy(), expected, atol=1e-5)
+def test_bucketed_export_takes_raw_text_of_any_length(bucketed_job):
     metrics = json.loads((bucketed_job / "metrics.json").read_text())
-    assert metrics["bucket_by_length"] is True and metrics["dtype_policy"] == "float32"  # no bf16 GPU here
-    # The serving signature still takes raw text of any length, one review or many.
+    assert metrics["bucket_by_length"] is True
+    assert metrics["dtype_policy"] == task.dtype_policy(True)  # bf16 on a bf16 GPU, float32 elsewhere
+    loaded = tf.saved_model.load(latest_export(bucketed_job))
     one = loaded.signatures["serving_default"](text=tf.constant(["word " * 1000]))["probability"].numpy()
     assert one.shape == (1,) and 0 <= one[0] <= 1
 
@@ -113,11 +133,63 @@ def test_dtype_policy_is_float32_without_a_bf16_gpu():
 def test_tf_example_signature_matches_raw_text_signature(trained_job):
     loaded = tf.saved_model.load(latest_export(trained_job))
     texts = ["Delicious, will buy again", "Stale and awful, never again"]
-    examples = [tf.train.Example(features=tf.train.Features(feature={
-        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString() for t in texts]
-    by_example = loaded.signatures["serve_tf_example"](examples=tf.constant(examples))["probability"].numpy()
+    by_example = loaded.signatures["serve_tf_example"](examples=tf_examples(texts))["probability"].numpy()
     by_text = loaded.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy()
     np.testing.assert_allclose(by_example, by_text, atol=1e-6)
+
+
+def expected_stop(val_losses: list[float], patience: int) -> int:
+    """The epoch (1-based) at which `patience` epochs without a new lowest val_loss end training, else the last."""
+    best = 1
+    for epoch, loss in enumerate(val_losses, start=1):
+        if loss < val_losses[best - 1]:
+            best = epoch
+        elif epoch - best >= patience:
+            return epoch
+    return len(val_losses)
+
+
+def test_last_epoch_is_evaluated_and_exported_without_restoring_the_best(prepared, synthetic_csv, tmp_path):
+    job = tmp_path / "job"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), "--epochs", "4", "--batch-size", "64",
+                      "--steps-per-epoch", "3", "--learning-rate", "0.05", "--no-restore-best-weights",
+                      "--early-stopping-patience", "1"]) == 0
+    history = json.loads((job / "history.json").read_text())
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert len(history) == metrics["epochs"] == expected_stop([e["val_loss"] for e in history], patience=1)
+    assert metrics["evaluated_epoch"] == len(history) and metrics["best_epoch"] == lowest_val_loss_epoch(job)
+    assert metrics["val_loss"] == history[-1]["val_loss"] and metrics["restore_best_weights"] is False
+
+    model = models.BUILDERS["lstm1"](data.data_spec(str(prepared)).vocab_size)
+    model.load_weights(str(job / "checkpoints" / "final.weights.h5"))
+    texts = ["Delicious, will buy again", "Stale and awful, never again", "ok"]
+    tokens = tf.saved_model.load(latest_export(job)).signatures["transform_features"](text=tf.constant(texts))[TOKENS]
+    served = predict.scored(predict.loaded_signature(latest_export(job)), texts)
+    np.testing.assert_allclose([p for p, _ in served], model.predict(tokens, verbose=0).reshape(-1), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_metrics_json_equals_the_export_on_the_real_test_reviews(prepared_sample, shared_sample, tmp_path):
+    """The test accuracy and AUC people quote are those of the model that is served, from raw text."""
+    job = tmp_path / "job"
+    assert task.main(["--data", str(prepared_sample), "--job-dir", str(job), "--epochs", "2", "--batch-size", "256",
+                      "--steps-per-epoch", "4", "--learning-rate", "0.01"]) == 0
+    metrics = json.loads((job / "metrics.json").read_text())
+    spec = data.data_spec(str(prepared_sample))
+    ids = np.concatenate([batch_ids.numpy() for _, _, batch_ids in data.dataset(spec, "test", 512, with_ids=True)])
+    frame = pd.read_csv(shared_sample, dtype=str, keep_default_na=False).set_index("Id")
+    texts, labels = frame.loc[[str(i) for i in ids], "Text"].tolist(), (frame.loc[[str(i) for i in ids], "Score"].astype(int) > 3).to_numpy()
+    serve = predict.loaded_signature(latest_export(job))
+    scored = [s for start in range(0, len(texts), 100) for s in predict.scored(serve, texts[start:start + 100])]
+    probabilities = np.array([p for p, _ in scored])
+    served_accuracy = float(np.mean((probabilities >= 0.5) == labels))
+
+    assert metrics["test_examples"] == len(texts)
+    assert abs(served_accuracy - metrics["test_accuracy"]) * len(texts) <= 1  # to one example
+    ranks = pd.Series(probabilities).rank().to_numpy()  # Mann-Whitney AUC, written independently of evaluation.auc_of
+    positives = labels.sum()
+    served_auc = (ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * (len(labels) - positives))
+    assert abs(served_auc - metrics["test_auc"]) <= 1e-3
 
 
 def test_finished_job_is_refused_without_overwrite(trained_job, prepared, capsys):

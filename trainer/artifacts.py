@@ -1,4 +1,5 @@
-"""What a training job leaves under JOB: history.json, metrics.json, loss.png.
+"""What a training job leaves under JOB: history.json, metrics.json, loss.png,
+and the best epoch's weights.
 
 history.json is written epoch by epoch, merged with what an earlier,
 interrupted process of the same job wrote, so a resumed run still has every
@@ -6,6 +7,7 @@ epoch once.
 """
 import io
 import json
+import math
 import os
 import time
 
@@ -52,8 +54,9 @@ class EpochRecorder(keras.callbacks.Callback):
         write_json(self.history_path, sorted(history, key=lambda e: e["epoch"]))
 
 
-def loss_plot_png(history: list[dict], title: str) -> bytes:
-    """Train vs validation loss per epoch, as the notebook plotted it."""
+def loss_plot_png(history: list[dict], title: str, best_epoch: int = 0) -> bytes:
+    """Train vs validation loss per epoch, as the notebook plotted it, with the
+    best epoch (the one evaluated and exported by default) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,6 +67,8 @@ def loss_plot_png(history: list[dict], title: str) -> bytes:
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     axes.plot(epochs, [e["loss"] for e in history], "o-", label="train loss")
     axes.plot(epochs, [e.get("val_loss") for e in history], "o-", label="validation loss")
+    if best_epoch:
+        axes.axvline(best_epoch, color="grey", linestyle=":", label=f"lowest validation loss (epoch {best_epoch})")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("binary cross-entropy")
@@ -77,6 +82,42 @@ def loss_plot_png(history: list[dict], title: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_loss_plot(path: str, history: list[dict], title: str) -> None:
+def write_loss_plot(path: str, history: list[dict], title: str, best_epoch: int = 0) -> None:
     with tf.io.gfile.GFile(path, "wb") as handle:
-        handle.write(loss_plot_png(history, title))
+        handle.write(loss_plot_png(history, title, best_epoch))
+
+
+class BestEpochCheckpoint(keras.callbacks.Callback):
+    """Saves the weights of the epoch with the lowest validation loss, and stops
+    after `patience` epochs without a new best (None: never).
+
+    Unlike Keras' ModelCheckpoint and EarlyStopping, the best value seen so far
+    is kept on disk beside the weights (`state_path`), so a run resumed after a
+    kill (BackupAndRestore) neither overwrites a better epoch with a worse one
+    nor restarts its patience. Under multi-worker training every worker sees the
+    same all-reduced validation loss and so takes the same decisions.
+    """
+
+    def __init__(self, weights_path: str, state_path: str, patience: int | None = None, resumed: bool = False):
+        super().__init__()
+        self.weights_path = weights_path
+        self.state_path = state_path
+        self.patience = patience
+        # A fresh run ignores what an earlier run left (checkpoint folders can outlive a job dir on Vertex).
+        fresh = {"epoch": 0, "val_loss": math.inf}
+        self.best = read_json(state_path, fresh) if resumed else fresh
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based, as in history.json; 0 before the first validation."""
+        return int(self.best["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        val_loss = float((logs or {}).get("val_loss", math.nan))
+        if val_loss < self.best["val_loss"]:
+            tf.io.gfile.makedirs(os.path.dirname(self.weights_path))
+            self.model.save_weights(self.weights_path)
+            self.best = {"epoch": epoch + 1, "val_loss": val_loss}
+            write_json(self.state_path, self.best)  # after the weights: it never names weights not yet written
+        elif self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True

@@ -41,7 +41,9 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix: str = 
 
 def predictions(model, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """(labels, probabilities) over a finite dataset of (tokens, label) batches."""
-    predict = tf.function(lambda tokens: model(tokens, training=False))
+    # One trace for every batch width (bucketed batches come in many).
+    predict = tf.function(lambda tokens: model(tokens, training=False),
+                          input_signature=[tf.TensorSpec([None, None], tf.int64)])
     labels, probabilities = [], []
     for tokens, label in batches:
         labels.append(label.numpy())

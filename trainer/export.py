@@ -18,21 +18,20 @@ from pipelines.transform import NUM_WORDS, TEXT, TOKENS
 from trainer.data import cut_to_longest
 
 THRESHOLD = 0.5
-# A bucketed model scores a request in length-sorted chunks of this many reviews.
+# A request is scored in length-sorted chunks of this many reviews.
 SERVING_CHUNK = 32
 
 
 class SentimentModule(tf.Module):
-    """`cut_padding`: a model trained on length-bucketed batches never saw 400
-    ids of padding (and padding is not neutral to an LSTM: its embedding is
-    learnt), so it is served the way it was trained: the request is sorted by
-    length and scored in chunks, each cut to its longest review, then put back
-    in order. The signatures are the same either way."""
+    """The models are masked, so a review's probability does not depend on its
+    padding or its batch mates. That makes a speed step safe: a request is
+    sorted by length and scored in chunks, each cut to its longest review (the
+    LSTM steps through fewer columns), then put back in order. Scores equal
+    those at the full 400 ids, one review at a time."""
 
-    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, cut_padding: bool = False):
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
         super().__init__()
         self.model = model
-        self.cut_padding = cut_padding
         self.transform_layer = tft_output.transform_features_layer()
         self.serving_feature_spec = {TEXT: tft_output.raw_feature_spec()[TEXT]}
 
@@ -44,7 +43,7 @@ class SentimentModule(tf.Module):
         return tf.reshape(tf.cast(self.model(tokens, training=False), tf.float32), [-1])
 
     def _length_sorted_probabilities(self, tokens: tf.Tensor) -> tf.Tensor:
-        order = tf.argsort(tf.math.count_nonzero(tokens, axis=1), stable=True)  # ties: one fixed chunking
+        order = tf.argsort(tf.math.count_nonzero(tokens, axis=1))
         ordered = tf.gather(tokens, order)
         count = tf.shape(tokens)[0]
         chunks = (count + SERVING_CHUNK - 1) // SERVING_CHUNK
@@ -58,8 +57,7 @@ class SentimentModule(tf.Module):
         return tf.scatter_nd(order[:, None], scores.concat(), [count])
 
     def _predictions(self, text: tf.Tensor) -> dict:
-        tokens = self._transformed(text)[TOKENS]
-        probability = self._length_sorted_probabilities(tokens) if self.cut_padding else self._probabilities(tokens)
+        probability = self._length_sorted_probabilities(self._transformed(text)[TOKENS])
         return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)])
@@ -81,8 +79,8 @@ def versioned_dir(export_root: str) -> str:
     return os.path.join(export_root, str(int(time.time())))
 
 
-def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str, cut_padding: bool = False) -> str:
-    module = SentimentModule(model, tft_output, cut_padding)
+def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> str:
+    module = SentimentModule(model, tft_output)
     signatures = {
         "serving_default": module.serve_text,
         "serve_tf_example": module.serve_tf_example,

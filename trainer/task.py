@@ -45,6 +45,10 @@ class TrainConfig:
     # accuracy (benchmarks/train.py, README).
     bucket_by_length: bool = True
     mixed_precision: bool = False
+    # The epoch with the lowest validation loss is evaluated and exported; the
+    # notebook evaluated the last one (its validation loss was lowest at epoch 4 of 10).
+    restore_best_weights: bool = True
+    early_stopping_patience: int | None = None
     overwrite: bool = False
 
 
@@ -77,6 +81,10 @@ class JobPaths:
         return os.path.join(self.checkpoints, "best.weights.h5")
 
     @property
+    def best_state(self) -> str:
+        return os.path.join(self.checkpoints, "best.json")
+
+    @property
     def final_weights(self) -> str:
         return os.path.join(self.checkpoints, "final.weights.h5")
 
@@ -100,11 +108,15 @@ def parsed_config(argv=None) -> TrainConfig:
                         help="batch reviews of similar length, each batch cut to its longest review")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=False,
                         help="bfloat16 compute on GPUs that have it (float32 output layer); ignored on CPU")
+    parser.add_argument("--restore-best-weights", action=argparse.BooleanOptionalAction, default=True,
+                        help="evaluate and export the epoch with the lowest validation loss (--no-...: the last epoch)")
+    parser.add_argument("--early-stopping-patience", type=int, default=None, metavar="N",
+                        help="stop after N epochs without a lower validation loss (default: off)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
     args = parser.parse_args(argv)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    for name in ("epochs", "batch_size"):
-        if getattr(config, name) < 1:
+    for name in ("epochs", "batch_size", "early_stopping_patience"):
+        if (getattr(config, name) or 1) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return config
 
@@ -152,10 +164,10 @@ def resumed_epoch(backup_dir: str) -> int:
     return int(metadata.get("epoch", 0))
 
 
-def callbacks(paths: JobPaths, examples_per_epoch: int) -> list[keras.callbacks.Callback]:
+def callbacks(paths: JobPaths, examples_per_epoch: int, best: artifacts.BestEpochCheckpoint) -> list[keras.callbacks.Callback]:
     chosen = [
+        best,  # before the backup: a kill between the two re-runs the epoch rather than losing its best
         keras.callbacks.BackupAndRestore(paths.backup, double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(paths.best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True),
         keras.callbacks.TensorBoard(paths.logs),
         artifacts.EpochRecorder(paths.history, examples_per_epoch),
     ]
@@ -214,17 +226,23 @@ def train(config: TrainConfig) -> dict:
     if done_epochs:
         logging.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
 
+    best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
+                                         resumed=done_epochs > 0)
     model.fit(
         train_batches,
         epochs=config.epochs,
         steps_per_epoch=steps,
         validation_data=val_batches,
-        callbacks=callbacks(paths, steps * config.batch_size),
+        callbacks=callbacks(paths, steps * config.batch_size, best),
         verbose=2,
     )
 
     model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
+    evaluated = history[-1]
+    if config.restore_best_weights and best.best_epoch:
+        model.load_weights(paths.best_weights)
+        evaluated = next(e for e in history if e["epoch"] == best.best_epoch)
     test_batches = data.dataset(spec, "test", config.batch_size, bucket_by_length=bucketed)
     labels, probabilities = evaluation.predictions(model, test_batches)
     metrics = {
@@ -239,15 +257,19 @@ def train(config: TrainConfig) -> dict:
         "bucket_by_length": bucketed,
         "dtype_policy": policy,
         **evaluation.binary_metrics(labels, probabilities),
-        "train_loss": history[-1]["loss"] if history else None,
-        "val_loss": history[-1].get("val_loss") if history else None,
-        "val_accuracy": history[-1].get("val_accuracy") if history else None,
+        "best_epoch": best.best_epoch,
+        "restore_best_weights": config.restore_best_weights,
+        "early_stopping_patience": config.early_stopping_patience,
+        "evaluated_epoch": evaluated["epoch"],
+        "train_loss": evaluated["loss"],
+        "val_loss": evaluated.get("val_loss"),
+        "val_accuracy": evaluated.get("val_accuracy"),
         "seconds_per_epoch": sum(e["seconds"] for e in history) / max(len(history), 1),
         "examples_per_second": sum(e["examples_per_second"] for e in history) / max(len(history), 1),
     }
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
-    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir, cut_padding=bucketed)
-    artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss")
+    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir)
+    artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch)
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
         tf.io.gfile.rmtree(paths.root)
@@ -264,7 +286,9 @@ def main(argv=None) -> int:
         print(f"trainer: error: {error}", file=sys.stderr)
         return 2
     if is_chief():
-        print(f"test accuracy {metrics['test_accuracy']:.4f}, AUC {metrics['test_auc']}, loss {metrics['test_loss']:.4f} "
+        auc = "n/a (one class)" if metrics["test_auc"] is None else f"{metrics['test_auc']:.4f}"
+        print(f"epoch {metrics['evaluated_epoch']} of {metrics['epochs']} (lowest validation loss: epoch {metrics['best_epoch']}): "
+              f"test accuracy {metrics['test_accuracy']:.4f}, AUC {auc}, loss {metrics['test_loss']:.4f} "
               f"on {metrics['test_examples']:,} reviews ({time.time() - started:.0f} s)")
         print(f"wrote {config.job_dir}/{{history.json,metrics.json,loss.png,logs/,checkpoints/}} and {metrics['export']}")
     return 0
