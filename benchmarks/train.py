@@ -5,9 +5,10 @@
 input      the tf.data input pipeline alone (examples/s), fixed length and bucketed
 streaming  lstm1 training examples/s streaming from TFRecords vs the notebook's way
            (the same examples as in-memory numpy arrays through model.fit)
-bucketing  lstm1 via trainer.task, fixed 400 vs --bucket-by-length: examples/s and
-           validation accuracy after the same epochs, on the real 5,000-row sample
-           and on a resampled --rows copy
+bucketing  lstm1 via trainer.task, fixed 400 vs --bucket-by-length, --seeds runs each:
+           examples/s, validation and test accuracy, test AUC (mean and spread), on
+           the real 5,000-row sample and on a resampled --rows copy (speed only:
+           its copies repeat texts across splits)
 
 Targets: streaming >= 0.95x in-memory; input pipeline >= 20x the training step
 rate; bucketed >= 3x fixed examples/s with validation accuracy within 0.5 points.
@@ -16,6 +17,7 @@ Writes benchmarks/results/train.json.
 import argparse
 import json
 import shutil
+import statistics
 import time
 
 from common import WORK, default_input, python, resampled_csv, timed_command, write_result
@@ -97,25 +99,40 @@ def part_input_and_streaming(prep_dir, steps: int) -> dict:
     return result
 
 
-def trained(prep_dir, name: str, epochs: int, batch_size: int, bucketed: bool) -> dict:
-    job = WORK / f"job_{name}_{'bucketed' if bucketed else 'fixed'}"
+def trained(prep_dir, name: str, epochs: int, batch_size: int, bucketed: bool, seed: int) -> dict:
+    job = WORK / f"job_{name}_{'bucketed' if bucketed else 'fixed'}_seed{seed}"
     timed_command([python(), "-m", "trainer.task", "--data", str(prep_dir), "--job-dir", str(job), "--overwrite",
-                   "--epochs", str(epochs), "--batch-size", str(batch_size),
+                   "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed),
                    "--bucket-by-length" if bucketed else "--no-bucket-by-length"])
     metrics = json.loads((job / "metrics.json").read_text())
-    history = json.loads((job / "history.json").read_text())
-    return {"examples_per_second": metrics["examples_per_second"], "seconds_per_epoch": metrics["seconds_per_epoch"],
-            "val_accuracy": history[-1]["val_accuracy"], "test_accuracy": metrics["test_accuracy"]}
+    return {"seed": seed, **{key: metrics[key] for key in (
+        "examples_per_second", "seconds_per_epoch", "val_accuracy", "test_accuracy", "test_auc", "best_epoch")}}
 
 
-def part_bucketing(datasets: dict, epochs: int, batch_size: int) -> dict:
+def summary(runs: list[dict]) -> dict:
+    """Mean and spread (max - min) over seeds of each figure."""
+    keys = ("examples_per_second", "seconds_per_epoch", "val_accuracy", "test_accuracy", "test_auc")
+    return {key: {"mean": statistics.fmean(r[key] for r in runs), "spread": max(r[key] for r in runs) - min(r[key] for r in runs)}
+            for key in keys}
+
+
+def part_bucketing(datasets: dict, epochs: int, batch_size: int, seeds: int) -> dict:
+    """Fixed 400 vs bucketed, `seeds` runs each, alternating so machine drift favours neither."""
     result = {}
     for name, prep_dir in datasets.items():
-        fixed, bucketed = trained(prep_dir, name, epochs, batch_size, False), trained(prep_dir, name, epochs, batch_size, True)
-        result[name] = {"epochs": epochs, "batch_size": batch_size, "fixed": fixed, "bucketed": bucketed,
-                        "speedup": bucketed["examples_per_second"] / fixed["examples_per_second"],
-                        "val_accuracy_points": 100 * (bucketed["val_accuracy"] - fixed["val_accuracy"])}
+        runs = {"fixed": [], "bucketed": []}
+        for seed in range(1, seeds + 1):
+            for way in runs:
+                runs[way].append(trained(prep_dir, name, epochs, batch_size, way == "bucketed", seed))
+        fixed, bucketed = summary(runs["fixed"]), summary(runs["bucketed"])
+        result[name] = {"epochs": epochs, "batch_size": batch_size, "seeds": seeds, "runs": runs, "fixed": fixed, "bucketed": bucketed,
+                        "speedup": bucketed["examples_per_second"]["mean"] / fixed["examples_per_second"]["mean"],
+                        "val_accuracy_points": 100 * (bucketed["val_accuracy"]["mean"] - fixed["val_accuracy"]["mean"])}
     return result
+
+
+def figure(summary_of_way: dict, key: str, scale: float = 1.0, digits: int = 2) -> str:
+    return f"{scale * summary_of_way[key]['mean']:.{digits}f} ± {scale * summary_of_way[key]['spread'] / 2:.{digits}f}"
 
 
 def main() -> None:
@@ -125,6 +142,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256, help="for the bucketing comparison")
     parser.add_argument("--steps", type=int, default=4, help="timed training steps of 2048")
+    parser.add_argument("--seeds", type=int, default=3, help="training runs per way in the bucketing comparison")
+    parser.add_argument("--sets", nargs="+", choices=("sample", "resampled"), default=["sample", "resampled"],
+                        help="data sets of the bucketing comparison (one re-run keeps the other's figures)")
     args = parser.parse_args()
     source = default_input()
     sample_dir = prepared(source, "sample")
@@ -135,15 +155,22 @@ def main() -> None:
         for key, value in result["streaming"].items():
             print(f"  {key:40s} {value:10,.2f}")
     if args.part in ("bucketing", "all"):
-        datasets = {"sample": sample_dir, f"resampled_{args.rows}": prepared(resampled_csv(source, args.rows), f"x{args.rows}")}
-        result["bucketing"] = part_bucketing(datasets, args.epochs, args.batch_size)
+        datasets = {"sample": sample_dir} if "sample" in args.sets else {}
+        if "resampled" in args.sets:
+            datasets[f"resampled_{args.rows}"] = prepared(resampled_csv(source, args.rows), f"x{args.rows}")
+        result["bucketing"] = part_bucketing(datasets, args.epochs, args.batch_size, args.seeds)
         for name, row in result["bucketing"].items():
-            print(f"  {name}: fixed {row['fixed']['examples_per_second']:,.0f} ex/s val acc {row['fixed']['val_accuracy']:.4f} | "
-                  f"bucketed {row['bucketed']['examples_per_second']:,.0f} ex/s val acc {row['bucketed']['val_accuracy']:.4f} | "
-                  f"{row['speedup']:.2f}x, {row['val_accuracy_points']:+.2f} points")
+            for way in ("fixed", "bucketed"):
+                print(f"  {name} {way:8s} {figure(row[way], 'examples_per_second', digits=0)} ex/s  "
+                      f"val acc {figure(row[way], 'val_accuracy', 100)} %  test acc {figure(row[way], 'test_accuracy', 100)} %  "
+                      f"test AUC {figure(row[way], 'test_auc', digits=4)}")
+            print(f"  {name}: {row['speedup']:.2f}x, {row['val_accuracy_points']:+.2f} points (mean ± half the spread over {row['seeds']} seeds)")
     previous = WORK.parent / "results" / "train.json"
     if args.part != "all" and previous.exists():  # one part re-run: keep the other parts' figures
-        result = {**{k: v for k, v in json.loads(previous.read_text()).items() if k not in ("benchmark", "machine")}, **result}
+        kept = json.loads(previous.read_text())
+        if "bucketing" in result:
+            result["bucketing"] = {**kept.get("bucketing", {}), **result["bucketing"]}
+        result = {**{k: v for k, v in kept.items() if k not in ("benchmark", "machine")}, **result}
     print(f"wrote {write_result('train', result)}")
 
 

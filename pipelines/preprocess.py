@@ -32,7 +32,7 @@ from tfx_bsl.public import tfxio
 
 from pipelines import report, transform
 from pipelines.rules import ApplyNotebookRules
-from pipelines.runtime import unmatched_pattern, with_local_runner
+from pipelines.runtime import is_within, matched_files, unmatched_pattern, with_local_runner
 from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviews
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
@@ -95,11 +95,29 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     missing = unmatched_pattern(config.input)
     if missing:
         raise UsageError(f"no input file matches {missing!r}")
+    inputs = matched_files(config.input)
+    folder = next((path for path in inputs if tf.io.gfile.isdir(path)), None)
+    if folder:
+        raise UsageError(f"--input {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv")
+    blocking_file = next((p for p in parents_and_self(config.output) if tf.io.gfile.exists(p) and not tf.io.gfile.isdir(p)), None)
+    if blocking_file:
+        raise UsageError(f"--output {config.output!r} cannot be a directory: {blocking_file!r} is a file")
     if tf.io.gfile.exists(config.output) and tf.io.gfile.listdir(config.output):
         if not config.overwrite:
             raise UsageError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")
+        inside = next((path for path in inputs if is_within(path, config.output)), None)
+        if inside:
+            raise UsageError(f"--overwrite would delete the input {inside!r}, which lies inside --output {config.output!r}")
         tf.io.gfile.rmtree(config.output)
     return config
+
+
+def parents_and_self(path: str) -> list[str]:
+    """path, its parent, ... up to the root (or the bucket of a gs:// path)."""
+    chain = [path.rstrip("/") or "/"]
+    while (parent := os.path.dirname(chain[-1])) not in ("", chain[-1]) and not parent.endswith(":"):
+        chain.append(parent)
+    return chain
 
 
 # Raw batches carry their split as a tf.Transform passthrough column: one

@@ -111,7 +111,8 @@ def sample_rows(config: SampleConfig):
         summary = rng.choice(POSITIVE if score >= 4 else NEGATIVE).capitalize()
         text = review_text(rng, score, words)
         # About 5% are posted again under other variants of the product, with new Ids.
-        for product in rng.sample(products, 1 + (rng.random() < 0.05) * rng.randrange(1, 4)):
+        variants = 1 + (rng.random() < 0.05) * rng.randrange(1, 4)
+        for product in rng.sample(products, min(variants, len(products))):  # a tiny sample has few products
             row_id += 1
             row = [str(row_id), product, user_id, profile, str(numerator), str(denominator), str(score), str(time), summary, text]
             yield malformed_row(rng, row) if rng.random() < 0.002 else row

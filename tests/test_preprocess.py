@@ -113,6 +113,33 @@ def test_non_empty_output_refused_without_overwrite(tmp_path, capsys):
     assert (tmp_path / "out" / "keep.txt").exists()
 
 
+def test_overwrite_refuses_to_delete_an_input_inside_the_output(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    inside = out / "reviews.csv"
+    inside.write_bytes(FIXTURE_CSV.read_bytes())
+    assert preprocess.main(["--input", str(inside), "--output", str(out), "--overwrite"]) == 2
+    assert "--overwrite would delete the input" in capsys.readouterr().err
+    assert inside.read_bytes() == FIXTURE_CSV.read_bytes()
+
+
+@pytest.mark.parametrize("case", ["input_directory", "output_is_a_file", "output_under_a_file"])
+def test_bad_paths_are_one_line_errors(tmp_path, case):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    (tmp_path / "inputs").mkdir()
+    input_path, output = {
+        "input_directory": (tmp_path / "inputs", tmp_path / "o"),
+        "output_is_a_file": (FIXTURE_CSV, a_file),
+        "output_under_a_file": (FIXTURE_CSV, a_file / "prep"),
+    }[case]
+    result = run_module("pipelines.preprocess", "--input", str(input_path), "--output", str(output))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("preprocess: error: ") and ("is a directory" in last if case == "input_directory" else "is a file" in last)
+    assert a_file.read_text() == "x"
+
+
 def notebook_split_ids(csv_path) -> dict:
     """The notebook's rules and time split, computed independently with pandas."""
     import pandas as pd

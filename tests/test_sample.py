@@ -38,3 +38,11 @@ def test_sample_sentiment_is_learnable_and_deterministic(tmp_path):
     # Words predict the label well above chance, but not perfectly (noise).
     assert (says_positive[positive].mean() - says_positive[~positive].mean()) > 0.5
     assert (says_negative[~positive].mean() - says_negative[positive].mean()) > 0.5
+
+
+def test_any_positive_row_count_works(tmp_path):
+    for rows in (1, 2, 6, 7, 8, 10, 15, 16, 17):
+        path = tmp_path / f"r{rows}.csv"
+        assert sample.main(["--rows", str(rows), "--output", str(path)]) == 0
+        with open(path, newline="", encoding="utf-8") as handle:
+            assert len(list(csv.reader(handle))) == rows + 1  # the header, then exactly --rows rows

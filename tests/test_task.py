@@ -197,6 +197,16 @@ def test_finished_job_is_refused_without_overwrite(trained_job, prepared, capsys
     assert "already holds a finished run; pass --overwrite" in capsys.readouterr().err
 
 
+def test_overwrite_refuses_to_delete_data_inside_the_job_dir(trained_job, prepared, tmp_path, capsys):
+    job = tmp_path / "job"
+    shutil.copytree(trained_job, job)
+    data_inside = job / "prep"
+    shutil.copytree(prepared, data_inside)
+    assert task.main(["--data", str(data_inside), "--job-dir", str(job), "--overwrite", "--epochs", "1"]) == 2
+    assert "--overwrite would delete --data" in capsys.readouterr().err
+    assert (data_inside / "report.json").exists() and (job / "metrics.json").exists()
+
+
 def test_data_without_transform_output_is_a_one_line_error(tmp_path):
     result = run_module("trainer.task", "--data", str(tmp_path), "--job-dir", str(tmp_path / "job"))
     assert result.returncode == 2

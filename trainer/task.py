@@ -26,6 +26,7 @@ import tensorflow_transform as tft  # noqa: I001
 
 import keras
 
+from pipelines.runtime import is_within
 from trainer import artifacts, data, evaluation, export, models, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
@@ -144,6 +145,8 @@ def prepared_job_dir(config: TrainConfig) -> None:
     if tf.io.gfile.exists(os.path.join(config.job_dir, "metrics.json")):
         if not config.overwrite:
             raise UsageError(f"{config.job_dir} already holds a finished run; pass --overwrite to replace it")
+        if is_within(config.data, config.job_dir):
+            raise UsageError(f"--overwrite would delete --data {config.data!r}, which lies inside --job-dir {config.job_dir!r}")
         if is_chief():
             tf.io.gfile.rmtree(config.job_dir)
     tf.io.gfile.makedirs(config.job_dir)
