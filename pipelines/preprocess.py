@@ -25,16 +25,18 @@ import apache_beam as beam
 import pyarrow as pa
 import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
+from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, TestOptions
 from apache_beam.transforms.window import GlobalWindows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.public import tfxio
 
 from pipelines import report, transform
+from pipelines.transform import NUM_WORDS
 from pipelines.rules import ApplyNotebookRules
 from pipelines.runtime import is_within, matched_files, unmatched_pattern, with_local_runner
 from pipelines.sink import WriteExampleShards
-from pipelines.sources import ReadReviews
+from pipelines.sources import ReadReviews, header_problem
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviews
 
@@ -99,6 +101,9 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     folder = next((path for path in inputs if tf.io.gfile.isdir(path)), None)
     if folder:
         raise UsageError(f"--input {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv")
+    problem = next(filter(None, map(header_problem, inputs)), None)
+    if problem:
+        raise UsageError(problem)
     blocking_file = next((p for p in parents_and_self(config.output) if tf.io.gfile.exists(p) and not tf.io.gfile.isdir(p)), None)
     if blocking_file:
         raise UsageError(f"--output {config.output!r} cannot be a directory: {blocking_file!r} is a file")
@@ -139,9 +144,27 @@ def split_index(transformed: tuple, num_splits: int) -> int:
     return batch.column(batch.schema.get_field_index(SPLIT_COLUMN)).flatten()[0].as_py()
 
 
-def without_split_column(transformed: tuple) -> pa.RecordBatch:
-    """The transformed features alone: what is written and measured."""
-    return transformed[0].drop_columns([SPLIT_COLUMN])
+NO_WORDS_TAG = "no_words"
+
+
+class DropNoWordsFn(beam.DoFn):
+    """Transformed batches → the features of reviews with at least one word (what
+    is written and measured), and on the `no_words` output how many reviews of
+    the batch cleaned to none (emoji, CJK, HTML or digits only): an example of
+    pure padding teaches nothing, and serving refuses such text too."""
+
+    def __init__(self):
+        self.dropped = Metrics.counter("transform", "no_words_dropped")
+
+    def process(self, transformed: tuple):
+        batch = transformed[0].drop_columns([SPLIT_COLUMN])
+        kept = batch.filter(pa.array(report.column_values(batch, NUM_WORDS) > 0))  # one num_words per review
+        dropped = batch.num_rows - kept.num_rows
+        if dropped:
+            self.dropped.inc(dropped)
+            yield beam.pvalue.TaggedOutput(NO_WORDS_TAG, dropped)
+        if kept.num_rows:
+            yield kept
 
 
 class RawFeatureBatchesFn(beam.DoFn):
@@ -177,6 +200,8 @@ class RawFeatureBatchesFn(beam.DoFn):
 
 def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: str | None = None) -> None:
     records = pipeline | "ReadReviews" >> ReadReviews(config.input)
+    # Counted here, apart from every fate below: the ledger's two sides.
+    rows_read = records | "CountRecords" >> beam.combiners.Count.Globally()
     validated = records | "ValidateReviews" >> ValidateReviews()
     kept, dropped = validated.valid | "NotebookRules" >> ApplyNotebookRules()
     assigned = kept | "AssignSplit" >> AssignSplit(config.split, config.fractions)
@@ -206,8 +231,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
                 tft_beam.TransformDataset(output_record_batches=True))
         written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
     by_split = all_transformed | "BySplit" >> beam.Partition(split_index, len(SPLITS))
-    transformed = {split: by_split[i] | f"Unsplit[{split}]" >> beam.Map(without_split_column)
-                   for i, split in enumerate(SPLITS)}
+    transformed, no_words = {}, []
+    for i, split in enumerate(SPLITS):
+        outputs = by_split[i] | f"DropNoWords[{split}]" >> beam.ParDo(DropNoWordsFn()).with_outputs(NO_WORDS_TAG, main="kept")
+        transformed[split] = outputs.kept
+        no_words.append(outputs[NO_WORDS_TAG] | f"SumNoWords[{split}]" >> beam.CombineGlobally(sum).without_defaults()
+                        | f"NameNoWords[{split}]" >> beam.Map(lambda n, name: (name, n), split))
 
     stats = []
     for split in SPLITS:
@@ -224,7 +253,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
             report.write_report,
             output_dir=config.output,
             max_length=config.max_length,
+            rows_read=beam.pvalue.AsSingleton(rows_read),
             fates=beam.pvalue.AsDict(fates),
+            no_words=beam.pvalue.AsDict(no_words | "AllNoWords" >> beam.Flatten()),
             stats=beam.pvalue.AsDict(stats | "AllStats" >> beam.Flatten()),
             transform_written=beam.pvalue.AsSingleton(written),
         )
@@ -273,14 +304,18 @@ def dry_run_lines(config: PreprocessConfig, beam_args: list[str]) -> list[str]:
 
 
 def summary_lines(result: dict, output_dir: str) -> list[str]:
-    examples = result["examples"]
+    """What a person reads: rounded figures (report.json keeps full precision)."""
+    examples, oov = result["examples"], result["oov_rate"]["train"]
+    p999 = result["token_length_percentiles"]["all"]["p99.9"]
     return [
         f"rows read {result['rows_read']:,}: rejected {result['rejected_total']:,} {result['rejected'] or ''}".rstrip(),
         f"dropped: neutral {result['neutral_dropped']:,}, duplicates {result['duplicates_dropped']:,}, "
-        f"helpfulness {result['helpfulness_dropped']:,}",
-        "examples: " + ", ".join(f"{s} {examples[s]:,}" for s in SPLITS) + f" (ledger balanced: {result['balanced']})",
-        f"vocabulary {result['vocabulary_size']:,} ids, length p99.9 {result['token_length_percentiles']['all']['p99.9']}, "
-        f"train OOV rate {result['oov_rate']['train']}",
+        f"helpfulness {result['helpfulness_dropped']:,}, no words {sum(result['no_words_dropped'].values()):,}",
+        "examples: " + ", ".join(f"{s} {examples[s]:,}" for s in SPLITS) +
+        f" (ledger: {result['fates_total']:,} fates for {result['rows_read']:,} rows read, "
+        f"{'balanced' if result['balanced'] else 'NOT BALANCED'})",
+        f"vocabulary {result['vocabulary_size']:,} ids, words per review p99.9 {'n/a' if p999 is None else f'{p999:.0f}'}, "
+        f"train OOV rate {'n/a' if oov is None else f'{oov:.2%}'}",
         f"wrote {output_dir}/{{train,val,test}}/, transform_fn/, report.json",
     ]
 
@@ -300,6 +335,11 @@ def main(argv=None) -> int:
     result = run(config, beam_args)
     for line in summary_lines(result, config.output):
         print(line)
+    if not result["balanced"]:
+        print(f"preprocess: error: the ledger does not balance: the reader emitted {result['rows_read']:,} records but "
+              f"{result['fates_total']:,} fates were counted; some rows were lost between stages "
+              f"(the output was written: see {config.output}/report.json)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,9 +1,11 @@
 """DIR/report.json: where every input row went, and what the examples look like.
 
-Each row has exactly one fate: rejected (with a reason), dropped by a notebook
-rule, or written to a split (counted by that split's statistics). rows_read is
-the sum of the fates, so the ledger balances by construction and the report
-says so. Per-split statistics
+Each record the reader emits has exactly one fate: rejected (with a reason),
+dropped by a notebook rule, dropped because it cleans to no words, or written to
+a split (counted by that split's statistics of the written batches). The ledger
+compares two counts taken apart: `rows_read`, counted right after the reader,
+and the sum of the fates, counted where each fate happens. A row lost between
+stages makes `balanced` false. Per-split statistics
 are exact histograms (labels, words per review, token ids) merged by a
 CombineFn, so percentiles and the out-of-vocabulary rate need no second pass.
 """
@@ -20,6 +22,7 @@ from pipelines.split import SPLITS
 from pipelines.transform import LABEL, NUM_WORDS, TOKENS, model_vocabulary_size
 
 REJECTED_PREFIX = "rejected:"
+NO_WORDS = "no_words_dropped"  # per split: cleaned to no words in the transform, after the split
 PERCENTILES = (50, 90, 99, 99.9)
 
 
@@ -73,19 +76,22 @@ def oov_rate(token_histogram: np.ndarray, vocab_size: int) -> float | None:
     return float(token_histogram[oov_id]) / words if oov_id < len(token_histogram) else 0.0
 
 
-def report_of(fates: dict, stats: dict, vocab_size: int, max_length: int) -> dict:
+def report_of(rows_read: int, fates: dict, no_words: dict, stats: dict, vocab_size: int, max_length: int) -> dict:
+    """rows_read: the reader's count; fates: rejections and rule drops by name;
+    no_words: reviews per split that cleaned to no words; stats: of the written batches."""
     rejected = {k[len(REJECTED_PREFIX):]: v for k, v in sorted(fates.items()) if k.startswith(REJECTED_PREFIX)}
     examples = {split: int(stats[split][LABEL].sum()) for split in SPLITS}
     all_lengths = np.zeros(0, np.int64)
     for split in SPLITS:
         all_lengths = added(all_lengths, stats[split][NUM_WORDS])
     report = {
-        "rows_read": sum(fates.values()) + sum(examples.values()),
+        "rows_read": rows_read,
         "rejected": rejected,
         "rejected_total": sum(rejected.values()),
         rules.NEUTRAL: fates.get(rules.NEUTRAL, 0),
         rules.DUPLICATE: fates.get(rules.DUPLICATE, 0),
         rules.HELPFULNESS: fates.get(rules.HELPFULNESS, 0),
+        NO_WORDS: {split: int(no_words.get(split, 0)) for split in SPLITS},
         "examples": examples,
         "labels": {
             split: {"negative": int(added(stats[split][LABEL], np.zeros(2, np.int64))[0]),
@@ -102,16 +108,18 @@ def report_of(fates: dict, stats: dict, vocab_size: int, max_length: int) -> dic
         "oov_rate": {split: oov_rate(stats[split][TOKENS], vocab_size) for split in SPLITS},
     }
     accounted = report["rejected_total"] + sum(report[k] for k in (rules.NEUTRAL, rules.DUPLICATE, rules.HELPFULNESS))
-    report["balanced"] = report["rows_read"] == accounted + sum(examples.values())
+    report["fates_total"] = accounted + sum(report[NO_WORDS].values()) + sum(examples.values())
+    report["balanced"] = report["rows_read"] == report["fates_total"]
     return report
 
 
-def write_report(_, output_dir: str, max_length: int, fates: dict, stats: dict, transform_written=None):
+def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dict, no_words: dict, stats: dict,
+                 transform_written=None):
     """Runs after WriteTransformFn (its completion is a side input) so that the
     vocabulary it wrote can be measured."""
     vocab_size = model_vocabulary_size(tft.TFTransformOutput(output_dir))
     empty = SplitStatsFn().create_accumulator()
-    report = report_of(fates, {split: stats.get(split, empty) for split in SPLITS}, vocab_size, max_length)
+    report = report_of(rows_read, fates, no_words, {split: stats.get(split, empty) for split in SPLITS}, vocab_size, max_length)
     with tf.io.gfile.GFile(f"{output_dir}/report.json", "w") as handle:
         json.dump(report, handle, indent=2)
     yield report

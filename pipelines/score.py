@@ -22,8 +22,8 @@ import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.runtime import unmatched_pattern, with_local_runner
-from pipelines.sources import ReadReviews
+from pipelines.runtime import matched_files, unmatched_pattern, with_local_runner
+from pipelines.sources import ReadReviews, header_problem
 from pipelines.validate import ValidateReviews
 
 CSV_HEADER = "Id,probability,label"
@@ -101,7 +101,9 @@ def usage_problem(config: ScoreConfig) -> str | None:
     if not tf.io.gfile.exists(os.path.join(config.model, "saved_model.pb")):
         return f"{config.model} holds no saved_model.pb"
     missing = unmatched_pattern(config.input)
-    return f"no input file matches {missing!r}" if missing else None
+    if missing:
+        return f"no input file matches {missing!r}"
+    return next(filter(None, map(header_problem, matched_files(config.input))), None)
 
 
 def main(argv=None) -> int:

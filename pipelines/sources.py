@@ -2,19 +2,39 @@
 
 Both formats are parsed whole-file (quoted CSV fields may contain newlines, and
 a SNAP review spans several lines), so files are matched with `fileio` and each
-one is parsed by a single DoFn call. Nothing is validated here: every record
-read becomes one `RawRecord`, however broken, so that validation can account
-for it. There is no Reshuffle after reading: the dedup GroupByKey right after
-validation already spreads rows over workers, and a second shuffle cost ~10%
-of a local run.
+one is parsed by a single DoFn call. Nothing is validated here, and nothing is
+dropped: every record read becomes one `RawRecord`, however broken, so that
+validation can account for it. Damage the reader itself sees becomes a record
+with a `problem` and its position (line, byte, and how much of the file it
+covers):
+
+    unterminated_quote  the file ends inside a quoted field
+    runaway_quote       a quote opened on one line is still open many lines on,
+                        over lines that are records of their own: that line is
+                        rejected and reading goes on at the next one
+    oversized_record    a record over MAX_RECORD_BYTES, or over MAX_RECORD_LINES
+                        lines of one field: one rejection, with the fields that
+                        could be read (the Id first)
+    truncated_gzip      the compressed stream stops before its end
+    corrupt_gzip        the compressed stream cannot be decompressed
+    unparseable_csv     the csv module refuses a record
+
+CSV columns are found by the header's names (any order, extra columns
+ignored, a UTF-8 byte order mark tolerated); `header_problem` checks a file's
+header before a pipeline starts. Files are decompressed by their content (the
+gzip magic bytes), not their name, and CR-only line endings are read as line
+ends. There is no Reshuffle after reading: the dedup GroupByKey right after
+validation already spreads rows over workers.
 """
-import codecs
 import csv
 import dataclasses
+import zlib
 from typing import Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas import COLUMN_NAMES
@@ -30,62 +50,301 @@ SNAP_FIELDS = {
     "review/text": "Text",
 }
 
-# The longest real review is ~32k characters. A field past this limit (most
-# likely a stray quote swallowing the following rows) becomes a rejected
-# record instead of exhausting a worker's memory.
-MAX_FIELD_CHARS = 1_000_000
-csv.field_size_limit(MAX_FIELD_CHARS)
+# The longest real review is ~32k characters on one line (every record of the
+# real sample is one line). A record past either limit is either a stray quote
+# swallowing the rows after it or a field nobody should train on.
+MAX_RECORD_BYTES = 256 * 1024
+MAX_RECORD_LINES = 50
+# How much of an oversized record is kept to read its leading fields from.
+HEAD_BYTES = 16 * 1024
+csv.field_size_limit(MAX_RECORD_BYTES + HEAD_BYTES)
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20
+BOM = "\ufeff"
 
 
 @dataclasses.dataclass(frozen=True)
 class RawRecord:
     """One record as read: `values` follow schemas.COLUMN_NAMES when the record
-    could be split into fields, `problem` names what stopped the reader."""
+    could be split into fields, `problem` ("reason: detail") names what stopped
+    the reader. `line` and `byte` are where the record starts in the
+    (decompressed) file, 1-based and 0-based; `lines` and `bytes` its extent."""
 
     source: str
     number: int  # 1-based record number within the source file
     values: tuple
     problem: str | None = None
+    line: int = 0
+    byte: int = 0
+    lines: int = 1
+    bytes: int = 0
 
 
-def text_lines(binary, chunk_size: int = 1 << 20) -> Iterator[str]:
-    """Lines with their "\n" kept, from any object with read(): Beam's
-    compressed files are not io streams, so TextIOWrapper cannot wrap them.
-    surrogateescape keeps undecodable bytes visible to validation instead of
-    failing the whole file."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-    pending = ""
-    while True:
-        chunk = binary.read(chunk_size)
-        pending += decoder.decode(chunk, final=not chunk)
-        *lines, pending = pending.split("\n")
+class StreamDamage(Exception):
+    """The byte stream broke off: what is pending when it does is damaged."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+# ---------------------------------------------------------------- bytes and lines
+
+def decompressed_chunks(binary) -> Iterator[bytes]:
+    """The file's bytes, gunzipped when they start with the gzip magic (one or
+    more members). A stream that stops early or does not inflate raises
+    StreamDamage after the bytes that could be read."""
+    first = binary.read(CHUNK_BYTES)
+    if not first.startswith(GZIP_MAGIC):
+        chunk = first
+        while chunk:
+            yield chunk
+            chunk = binary.read(CHUNK_BYTES)
+        return
+    inflater, compressed_offset, chunk = zlib.decompressobj(wbits=31), 0, first
+    while chunk:
+        try:
+            out = inflater.decompress(chunk)
+            while inflater.eof and inflater.unused_data:  # the next gzip member
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(wbits=31)
+                out += inflater.decompress(rest)
+        except zlib.error as error:
+            raise StreamDamage("corrupt_gzip", f"cannot inflate near compressed byte {compressed_offset:,}: {error}") from None
+        if out:
+            yield out
+        compressed_offset += len(chunk)
+        chunk = binary.read(CHUNK_BYTES)
+    if not inflater.eof:
+        raise StreamDamage("truncated_gzip", f"the compressed stream stops at byte {compressed_offset:,} before its end")
+
+
+def byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines with their line end kept. CR-only files (old Mac exports) are read
+    as if their CRs were newlines, judged from the first chunk."""
+    pending, cr_only = b"", None
+    for chunk in chunks:
+        if cr_only is None:
+            cr_only = b"\r" in chunk and b"\n" not in chunk
+        if cr_only:
+            chunk = chunk.replace(b"\r", b"\n")
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
         for line in lines:
-            yield line + "\n"
-        if not chunk:
-            break
+            yield line + b"\n"
     if pending:
         yield pending
 
 
-def csv_records(source: str, stream) -> Iterator[RawRecord]:
-    reader = csv.reader(stream)
-    number = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:  # e.g. an oversized field; the reader resumes on the next line
-            number += 1
-            yield RawRecord(source, number, (), problem=f"unparseable_csv: {error}")
-            continue
-        if number == 0 and tuple(row) == COLUMN_NAMES:
-            continue  # header
-        if not row:
-            continue  # blank line between records is not a record
-        number += 1
-        yield RawRecord(source, number, tuple(row))
+def decoded(line: bytes) -> str:
+    """surrogateescape keeps bytes that are not UTF-8 visible to validation."""
+    return line.decode("utf-8", errors="surrogateescape")
 
+
+Line = tuple  # (1-based line number, byte offset, the line's bytes)
+
+
+def numbered(lines: Iterator[bytes]) -> Iterator[Line]:
+    offset = 0
+    for number, raw in enumerate(lines, start=1):
+        yield number, offset, raw
+        offset += len(raw)
+
+
+class Rereadable:
+    """An iterator of lines that lines can be pushed back onto, to be read again."""
+
+    def __init__(self, lines: Iterator[Line]):
+        self.lines = lines
+        self.pushed: list[Line] = []
+        self.last: Line | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Line:
+        self.last = self.pushed.pop() if self.pushed else next(self.lines)
+        return self.last
+
+    def push(self, lines: list[Line]) -> None:
+        self.pushed.extend(reversed(lines))
+
+    def next_position(self) -> tuple[int, int]:
+        """Where the line after the last one read starts."""
+        return (1, 0) if self.last is None else (self.last[0] + 1, self.last[1] + len(self.last[2]))
+
+
+@dataclasses.dataclass
+class Span:
+    """Consecutive lines of one record: kept while it is small, only counted
+    once it is oversized."""
+
+    line: int  # where it starts: 1-based line number and byte offset
+    byte: int
+    kept: list = dataclasses.field(default_factory=list)
+    lines: int = 0
+    bytes: int = 0
+    quotes: int = 0  # '"' seen so far: odd means a quoted field is still open
+
+    def add(self, line: Line, keep: bool = True) -> None:
+        if keep:
+            self.kept.append(line)
+        self.lines += 1
+        self.bytes += len(line[2])
+        self.quotes += line[2].count(b'"')
+
+    def head(self, size: int = HEAD_BYTES) -> bytes:
+        return b"".join(raw for _, _, raw in self.kept)[:size]
+
+    def text(self) -> str:
+        return decoded(b"".join(raw for _, _, raw in self.kept))
+
+
+# ---------------------------------------------------------------- CSV
+
+def header_map(row: list[str]) -> dict[str, int] | None:
+    """Column name → position, when `row` is a header (it names any of our columns)."""
+    names = [name.strip() for name in row]
+    if names and names[0].startswith(BOM):
+        names[0] = names[0][len(BOM):]
+    if not set(names) & set(COLUMN_NAMES):
+        return None
+    return {name: names.index(name) for name in COLUMN_NAMES if name in names}
+
+
+def missing_columns(header: dict[str, int]) -> list[str]:
+    return [name for name in COLUMN_NAMES if name not in header]
+
+
+def parsed_row(text: str) -> list[str] | None:
+    """The fields of one complete record, or None if the csv module refuses it."""
+    try:
+        rows = list(csv.reader([text]))
+    except csv.Error:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
+class CsvReader:
+    """Kaggle CSV → RawRecord, with positions and the damage listed above."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.number = 0
+        self.header: dict[str, int] | None = None
+        self.width = len(COLUMN_NAMES)
+
+    def record(self, span: Span, values: tuple, problem: str | None = None) -> RawRecord:
+        self.number += 1
+        return RawRecord(self.source, self.number, values, problem, span.line, span.byte, span.lines, span.bytes)
+
+    def ordered(self, row: list[str]) -> tuple[tuple, str | None]:
+        """Fields in schemas.COLUMN_NAMES order, by the header's names."""
+        if self.header is None:
+            return tuple(row), None
+        if len(row) != self.width:
+            return tuple(row), f"column_count: {len(row)} fields, the header has {self.width}"
+        return tuple(row[self.header[name]] for name in COLUMN_NAMES), None
+
+    def head_values(self, span: Span) -> tuple:
+        """The fields that can be read from the start of a damaged record (its Id first)."""
+        head = decoded(span.head())
+        row = parsed_row(head + '"') or parsed_row(head) or []
+        if self.header is None:
+            return tuple(row)
+        return tuple(row[i] if i < len(row) else None for i in (self.header[name] for name in COLUMN_NAMES))
+
+    def looks_like_records(self, lines: list[Line]) -> bool:
+        """Whether lines swallowed by an open quote are records of their own (a stray
+        quote) rather than the lines of one long field."""
+        id_at = self.header["Id"] if self.header else 0
+        sample = [decoded(raw) for _, _, raw in lines[:20] if raw.strip()]
+        rows = [parsed_row(text) for text in sample]
+        records = [row for row in rows if row is not None and len(row) == self.width and row[id_at].strip().isdigit()]
+        return bool(sample) and 2 * len(records) >= len(sample)
+
+    def complete(self, span: Span) -> Iterator[RawRecord]:
+        row = parsed_row(span.text())
+        if row is None:
+            yield self.record(span, (), "unparseable_csv: the csv module cannot split this record")
+        elif span.line == 1 and header_map(row) is not None:
+            header = header_map(row)
+            if missing_columns(header):  # header_problem stops such a file before a run starts
+                raise ValueError(f"{self.source}: the header lacks {', '.join(missing_columns(header))}")
+            self.header, self.width = header, len(row)
+        elif row and row != [""]:  # a blank line between records is not a record
+            yield self.record(span, *self.ordered(row))
+
+    def first_line_alone(self, span: Span) -> RawRecord:
+        """The line whose quote ran away: a record if csv reads it whole (a quote
+        inside an unquoted field is a letter to csv), else a rejection."""
+        first = Span(span.line, span.byte)
+        first.add(span.kept[0])
+        row = parsed_row(first.text())
+        # A line end inside a field means the quote opened a field that never closed.
+        if row is not None and len(row) == self.width and not any("\n" in field for field in row):
+            return self.record(first, *self.ordered(row))
+        return self.record(first, tuple(row or ()), f"runaway_quote: a quote opened on line {span.line:,} is not closed "
+                                                    f"on the lines after it, which are records of their own")
+
+    def oversized(self, span: Span, lines: Rereadable, why: str) -> RawRecord:
+        """Reads on to where the open quote closes (or the file ends), counting but
+        not keeping the lines, and rejects the whole record once."""
+        for line in (lines if span.quotes % 2 else ()):
+            span.add(line, keep=False)
+            if span.quotes % 2 == 0:
+                break
+        closed = span.quotes % 2 == 0
+        detail = f"{why}; it spans {span.lines:,} lines, {span.bytes:,} bytes from line {span.line:,}"
+        return self.record(span, self.head_values(span), ("oversized_record: " + detail) if closed else
+                           f"unterminated_quote: {detail}, to the end of the file")
+
+    def records(self, source_lines: Iterator[Line]) -> Iterator[RawRecord]:
+        lines = Rereadable(source_lines)
+        span = None
+        try:
+            while True:
+                for line in lines:
+                    span = span or Span(line[0], line[1])
+                    span.add(line)
+                    if span.bytes > MAX_RECORD_BYTES:
+                        yield self.oversized(span, lines, f"over {MAX_RECORD_BYTES:,} bytes")
+                        span = None
+                    elif span.quotes % 2 == 0:
+                        yield from self.complete(span)
+                        span = None
+                    elif span.lines > MAX_RECORD_LINES and not self.looks_like_records(span.kept[1:]):
+                        yield self.oversized(span, lines, f"a field of over {MAX_RECORD_LINES} lines")
+                        span = None
+                    elif span.lines > MAX_RECORD_LINES:  # a stray quote: reject its line, read the rest again
+                        yield self.first_line_alone(span)
+                        lines.push(span.kept[1:])
+                        span = None
+                if span is None:
+                    return
+                # The file ends inside a quoted field.
+                if span.lines > 1 and self.looks_like_records(span.kept[1:]):
+                    yield self.first_line_alone(span)
+                    lines.push(span.kept[1:])
+                    span = None
+                    continue
+                yield self.record(span, self.head_values(span),
+                                  f"unterminated_quote: the file ends inside a quoted field opened on line {span.line:,} "
+                                  f"(it spans {span.lines:,} lines, {span.bytes:,} bytes)")
+                return
+        except StreamDamage as damage:
+            cut = span or Span(*lines.next_position())
+            yield self.record(cut, self.head_values(cut) if span else (),
+                              f"{damage.reason}: {damage.detail}; the record it cuts starts at line {cut.line:,}")
+
+
+def csv_records(source: str, chunks: Iterator[bytes]) -> Iterator[RawRecord]:
+    yield from CsvReader(source).records(numbered(byte_lines(chunks)))
+
+
+# ---------------------------------------------------------------- SNAP
 
 def snap_block_values(block: dict[str, str], ordinal: int) -> tuple:
     """Maps a SNAP block onto Kaggle's columns; Id is the block's ordinal, as
@@ -109,39 +368,95 @@ def snap_block_values(block: dict[str, str], ordinal: int) -> tuple:
     )
 
 
-def snap_records(source: str, stream) -> Iterator[RawRecord]:
+def snap_records(source: str, chunks: Iterator[bytes]) -> Iterator[RawRecord]:
+    """A block starts at product/productId, or wherever a field repeats (a block
+    that lost its first line): one review's field is never written over with
+    another's. A field missing from a block then fails validation, with the
+    block's Id."""
+    lines = Rereadable(numbered(byte_lines(chunks)))
     block: dict[str, str] = {}
-    number = 0
-    for line in stream:
-        line = line.rstrip("\r\n")
-        key, sep, value = line.partition(": ")
-        if line.startswith("product/productId:") and block:
-            number += 1
-            yield RawRecord(source, number, snap_block_values(block, number))
-            block = {}
-        if not line.strip():
-            continue
-        if sep and key in SNAP_FIELDS:
-            block[SNAP_FIELDS[key]] = value
-        elif key.rstrip(":") in SNAP_FIELDS:  # "review/summary:" with an empty value
-            block[SNAP_FIELDS[key.rstrip(":")]] = ""
-        elif block:  # continuation of a field that held a raw newline
-            last = next(reversed(block))
-            block[last] += "\n" + line
-    if block:
-        number += 1
-        yield RawRecord(source, number, snap_block_values(block, number))
+    span, number = Span(1, 0), 0
 
+    def emitted(problem=None) -> RawRecord:
+        nonlocal number
+        number += 1
+        values = snap_block_values(block, number)
+        if problem:  # what could be read, not megabytes of it
+            values = tuple(v[:HEAD_BYTES] if isinstance(v, str) else v for v in values)
+        return RawRecord(source, number, values, problem, span.line, span.byte, span.lines, span.bytes)
+
+    try:
+        for line in lines:
+            text = decoded(line[2]).rstrip("\r\n")
+            key, sep, value = text.partition(": ")
+            field = SNAP_FIELDS.get(key if sep else key.rstrip(":"))
+            if field and block and (field == "ProductId" or field in block):
+                yield emitted(oversized_problem(span))
+                block, span = {}, Span(line[0], line[1])
+            span.add(line, keep=False)
+            if field:
+                block[field] = value
+            elif block and text.strip() and span.bytes <= MAX_RECORD_BYTES:  # a field that held a raw newline
+                last = next(reversed(block))
+                block[last] += "\n" + text
+    except StreamDamage as damage:
+        span = span if block else Span(*lines.next_position())
+        yield emitted(f"{damage.reason}: {damage.detail}; the block it cuts starts at line {span.line:,}")
+        return
+    if block:
+        yield emitted(oversized_problem(span))
+
+
+def oversized_problem(span: Span) -> str | None:
+    if span.bytes <= MAX_RECORD_BYTES:
+        return None
+    return f"oversized_record: a block of {span.lines:,} lines, {span.bytes:,} bytes from line {span.line:,}"
+
+
+# ---------------------------------------------------------------- files
 
 def is_snap(first_bytes: bytes) -> bool:
     return first_bytes.lstrip().startswith(b"product/productId:")
 
 
 def records_in_file(source: str, binary) -> Iterator[RawRecord]:
-    """Sniffs the format from the first bytes rather than trusting the file name."""
-    parse = snap_records if is_snap(binary.read(64)) else csv_records
-    binary.seek(0)  # Beam's file objects, compressed ones too, can rewind
-    yield from parse(source, text_lines(binary))
+    """Sniffs the format from the first (decompressed) bytes rather than trusting the file name."""
+    chunks = decompressed_chunks(binary)
+    try:
+        first = next(chunks)
+    except StopIteration:
+        return
+    except StreamDamage as damage:
+        yield RawRecord(source, 1, (), f"{damage.reason}: {damage.detail}", line=1)
+        return
+
+    def all_chunks():
+        yield first
+        yield from chunks
+
+    parse = snap_records if is_snap(first[:64]) else csv_records
+    yield from parse(source, all_chunks())
+
+
+def header_problem(path: str) -> str | None:
+    """What is wrong with a CSV file's header, if anything: checked before a run,
+    since a file read by position under a reordered header trains on the wrong columns."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as binary:
+        try:
+            first = next(decompressed_chunks(binary), b"")
+        except StreamDamage:
+            return None  # the reader reports the damage as a rejected record
+    if is_snap(first[:64]):
+        return None
+    first_line = decoded(first.split(b"\n", 1)[0]).rstrip("\r")
+    row = parsed_row(first_line) or []
+    header = header_map(row)
+    if header is None:
+        if len(row) == len(COLUMN_NAMES) and row[0].strip().isdigit():
+            return None  # no header: Kaggle's column order
+        return f"{path}: the first line is neither a header naming {', '.join(COLUMN_NAMES)} nor a review"
+    missing = missing_columns(header)
+    return f"{path}: the header lacks {', '.join(missing)}" if missing else None
 
 
 class ParseFileFn(beam.DoFn):
@@ -152,7 +467,8 @@ class ParseFileFn(beam.DoFn):
     def process(self, readable_file: fileio.ReadableFile):
         self.files.inc()
         path = readable_file.metadata.path
-        with readable_file.open() as binary:  # decompresses .gz by extension
+        # Raw bytes: decompressed here, so that a damaged gzip is seen, not cut short silently.
+        with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as binary:
             for record in records_in_file(path, binary):
                 self.records.inc()
                 yield record

@@ -29,11 +29,16 @@ INT_COLUMNS = tuple(c for c in REVIEW_COLUMNS if c.type == "int")
 STR_COLUMNS = tuple(c for c in REVIEW_COLUMNS if c.type == "str")
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def parsed_int(column: Column, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise Rejection("not_an_integer", f"{column.name}={raw[:40]!r}") from None
+    if not INT64_MIN <= value <= INT64_MAX:  # the TFRecords and Arrow hold int64
+        raise Rejection("out_of_range", f"{column.name}={raw[:40]} does not fit int64")
     if (column.min is not None and value < column.min) or (column.max is not None and value > column.max):
         raise Rejection("out_of_range", f"{column.name}={value}")
     return value
@@ -77,6 +82,9 @@ def rejection_line(record: RawRecord, rejection: Rejection) -> str:
         {
             "source": record.source,
             "record": record.number,
+            "line": record.line,
+            "byte": record.byte,
+            "covers": {"lines": record.lines, "bytes": record.bytes},
             "reason": rejection.reason,
             "detail": rejection.detail,
             "values": list(record.values),

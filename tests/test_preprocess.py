@@ -1,6 +1,7 @@
 """End to end: pipelines.preprocess on the fixture, on the real sample (checked
 against an independent pandas computation), as a Dataflow job graph, and with
 several worker processes."""
+import csv
 import json
 import math
 import os
@@ -80,6 +81,77 @@ def test_fixture_examples_carry_exactly_the_transformed_features(fixture_out):
     example = tf.train.Example.FromString(serialized)
     assert set(example.features.feature) == {"tokens", "label", "review_id", "num_words"}
     assert len(example.features.feature["tokens"].int64_list.value) == 12
+
+
+def fixture_rows() -> list[list[str]]:
+    with open(FIXTURE_CSV, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        return list(csv.reader(handle))
+
+
+def written_csv(path, rows) -> str:
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return str(path)
+
+
+def preprocessed(input_path, out) -> int:
+    return preprocess.main(["--input", str(input_path), "--output", str(out), "--max-length", "12", "--num-shards", "2",
+                            "--test-fraction", "0.25", "--val-fraction", "0.25"])
+
+
+def examples_by_id(out) -> dict:
+    return {int(r["review_id"]): (int(r["label"]), r["tokens"].tolist()) for split in SPLITS for r in read_split(out, split)}
+
+
+@pytest.mark.slow
+def test_columns_are_read_by_header_name_whatever_their_order(fixture_out, tmp_path):
+    rows = fixture_rows()
+    order = [9, 8, 0, 6, 4, 5, 3, 2, 1, 7]  # Text before Summary, HelpfulnessNumerator before Score
+    shuffled = [[r[i] for i in order] if len(r) == 10 else r for r in rows]  # a short row stays short: column_count
+    path = written_csv(tmp_path / "reordered.csv", shuffled)
+    assert preprocessed(path, tmp_path / "out") == 0
+    mine, theirs = (json.loads((d / "report.json").read_text()) for d in (tmp_path / "out", fixture_out))
+    assert mine == theirs and examples_by_id(tmp_path / "out") == examples_by_id(fixture_out)
+
+
+@pytest.mark.slow
+def test_ids_past_int64_are_rejected_and_wordless_reviews_dropped_with_a_reason(tmp_path):
+    rows = fixture_rows()
+    base = rows[12]  # Id 12, a good review
+    wordless = {101: "😀😀👍", 102: "美味しいです", 103: "<br /><p></p>&quot;&amp;", 104: "12345 678"}
+    extra = [[str(2**63), *base[1:]], [str(2**64 + 5), *base[1:]], [base[0], *base[1:7], str(2**63), *base[8:]]]
+    extra[2][0] = "200"
+    extra += [[str(i), f"B0W{i}", f"UW{i}", "W", "0", "0", "5", str(1150000000 + i), "w", text] for i, text in wordless.items()]
+    path = written_csv(tmp_path / "more.csv", rows + extra)
+    assert preprocessed(path, tmp_path / "out") == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["rows_read"] == FIXTURE_ROWS + len(extra)
+    assert report["rejected"]["out_of_range"] == FIXTURE_REJECTED["out_of_range"] + 3  # two Ids and one Time
+    assert sum(report["no_words_dropped"].values()) == len(wordless) and report["balanced"] is True
+    assert not set(wordless) & set(examples_by_id(tmp_path / "out"))
+    assert sum(report["examples"].values()) == FIXTURE_KEPT
+
+
+def test_a_row_lost_between_stages_unbalances_the_ledger_and_fails_the_run(tmp_path, monkeypatch, capsys):
+    """The ledger must be able to say no: a rules stage that loses one row silently."""
+    class LosingRules(preprocess.ApplyNotebookRules):
+        def expand(self, reviews):
+            kept, dropped = super().expand(reviews)
+            return kept | "LoseId12" >> beam.Filter(lambda review: review["Id"] != 12), dropped
+
+    monkeypatch.setattr(preprocess, "ApplyNotebookRules", LosingRules)
+    assert preprocessed(FIXTURE_CSV, tmp_path / "out") == 1
+    assert "the ledger does not balance: the reader emitted 25 records but 24 fates" in capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["balanced"] is False and (report["rows_read"], report["fates_total"]) == (FIXTURE_ROWS, FIXTURE_ROWS - 1)
+
+
+def test_a_header_without_a_required_column_is_a_one_line_error(tmp_path):
+    rows = [[c for c in r] for r in fixture_rows()]
+    path = written_csv(tmp_path / "noscore.csv", [[v for i, v in enumerate(r) if i != 6] for r in rows])
+    result = run_module("pipelines.preprocess", "--input", path, "--output", str(tmp_path / "o"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: {path}: the header lacks Score"
 
 
 def test_raw_feature_batches_are_full_size_and_carry_their_split():

@@ -17,8 +17,13 @@ def test_oov_rate_counts_the_last_id_among_non_padding_ids():
 def test_report_sums_fates_into_rows_read_and_labels_per_split():
     stats = {s: {"label": np.array([2, 3]), "num_words": np.array([0, 4, 1]), "tokens": np.array([9, 5, 1])} for s in ("train", "val", "test")}
     fates = {"rejected:empty_text": 2, "neutral_dropped": 1, "duplicates_dropped": 1, "helpfulness_dropped": 0}
-    result = report.report_of(fates, stats, vocab_size=3, max_length=1)
-    assert result["rows_read"] == 19 and result["balanced"] is True  # 4 not kept + 5 examples per split
+    no_words = {"train": 1}
+    # 4 not kept + 1 with no words + 5 examples per split
+    result = report.report_of(20, fates, no_words, stats, vocab_size=3, max_length=1)
+    assert result["fates_total"] == 20 and result["balanced"] is True
+    assert result["no_words_dropped"] == {"train": 1, "val": 0, "test": 0}
+    for rows_read in (19, 21):  # a row lost, or one counted twice: the two counts disagree
+        assert report.report_of(rows_read, fates, no_words, stats, vocab_size=3, max_length=1)["balanced"] is False
     assert result["examples"] == {"train": 5, "val": 5, "test": 5}
     assert result["labels"]["val"] == {"negative": 2, "positive": 3}
     assert result["truncated_fraction"] == 3 / 15  # per split, one review of 2 words > max_length 1

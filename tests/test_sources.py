@@ -1,11 +1,14 @@
+import csv
 import gzip
 import io
+import zlib
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.sources import MAX_FIELD_CHARS, ReadReviews, csv_records, records_in_file
+from pipelines.sources import ReadReviews, header_problem, records_in_file
 from tests.conftest import FIXTURE_CSV, FIXTURE_ROWS
 
 
@@ -27,14 +30,6 @@ def test_undecodable_bytes_survive_as_surrogates_not_errors():
     records = {r.number: r for r in fixture_records()}
     assert "\udcff" in records[11].values[9]
     assert records[16].values[9].endswith("Señor approved!")
-
-
-def test_csv_error_becomes_a_record_and_reading_goes_on():
-    text = io.StringIO(f'1,"{"a" * (MAX_FIELD_CHARS + 1)}"\n2,ok\n')
-    records = list(csv_records("mem.csv", text))
-    assert [r.number for r in records] == [1, 2]
-    assert records[0].problem.startswith("unparseable_csv: field larger than field limit")
-    assert records[1].values == ("2", "ok") and records[1].problem is None
 
 
 def snap_text(rows) -> str:
@@ -71,3 +66,113 @@ def test_read_reviews_matches_globs_and_gz(tmp_path):
             | beam.combiners.Count.PerElement()
         )
         assert_that(counts, equal_to([("a.csv", FIXTURE_ROWS), ("b.csv.gz", FIXTURE_ROWS)]))
+
+
+# ---------------------------------------------------------------- damage and headers
+# Hand-made files; every expectation is counted from how the file was made.
+
+HEADER = "Id,ProductId,UserId,ProfileName,HelpfulnessNumerator,HelpfulnessDenominator,Score,Time,Summary,Text"
+
+
+def row(i: int, text: str | None = None) -> str:
+    return f'{i},B00{i:07d},U{i},Name {i},1,2,{1 + i % 5},{1300000000 + i},Summary {i},"{text or f"Review number {i}, fine."}"'
+
+
+def read(data: bytes, name: str = "mem.csv") -> list:
+    return list(records_in_file(name, io.BytesIO(data)))
+
+
+def good_and_bad(records) -> tuple[list, list]:
+    return [r for r in records if r.problem is None], [r for r in records if r.problem is not None]
+
+
+def test_header_columns_are_found_by_name_in_any_order_with_a_bom_and_extra_columns():
+    rows = [list(csv.reader([row(i)]))[0] for i in range(1, 6)]
+    expected = [tuple(r) for r in rows]  # already in schema order
+    order = [9, 8, 0, 6, 4, 5, 3, 2, 1, 7]  # Text before Summary, HelpfulnessNumerator before Score
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([HEADER.split(",")[i] for i in order] + ["Extra"])
+    writer.writerows([r[i] for i in order] + ["ignored"] for r in rows)
+    records = read(("\ufeff" + out.getvalue()).encode())
+    assert [r.values for r in records] == expected and all(r.problem is None for r in records)
+
+
+def test_header_problem_names_a_missing_column_and_accepts_good_headers(tmp_path):
+    missing = tmp_path / "missing.csv"
+    missing.write_text(HEADER.replace(",Score", "") + "\n")
+    assert header_problem(str(missing)).endswith("the header lacks Score")
+    good = tmp_path / "good.csv.gz"
+    good.write_bytes(gzip.compress(("\ufeff" + HEADER + "\n" + row(1) + "\n").encode()))
+    assert header_problem(str(good)) is None
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text(row(1) + "\n")
+    assert header_problem(str(headerless)) is None  # Kaggle's column order
+    assert header_problem(str(FIXTURE_CSV)) is None
+
+
+def test_a_stray_quote_rejects_its_line_and_every_other_row_is_read():
+    for stray_at in (101, 195):  # past MAX_RECORD_LINES before the end, and within it at the end
+        lines = [HEADER] + [row(i) for i in range(1, 201)]
+        lines[stray_at] = lines[stray_at].replace(f'"Review number {stray_at}, fine."', f'"Review number {stray_at}, fine.')
+        records = read(("\n".join(lines) + "\n").encode())
+        good, bad = good_and_bad(records)
+        assert len(records) == 200 and len(good) == 199
+        assert [(r.problem.split(":")[0], r.line, r.values[0]) for r in bad] == [("runaway_quote", stray_at + 1, str(stray_at))]
+        assert sorted(int(r.values[0]) for r in good) == [i for i in range(1, 201) if i != stray_at]
+
+
+def test_end_of_file_inside_one_long_field_is_one_damaged_record():
+    prose = "\n".join(f"line {i} of a long text" for i in range(10))
+    data = ("\n".join([HEADER, row(1), row(2)[:-1] + prose]) + "\n").encode()  # the quote of row 2 never closes
+    good, bad = good_and_bad(read(data))
+    assert [r.values[0] for r in good] == ["1"]
+    assert len(bad) == 1 and bad[0].problem.startswith("unterminated_quote") and bad[0].values[0] == "2"
+    assert (bad[0].line, bad[0].lines, bad[0].bytes) == (3, 10, len(data) - len(HEADER) - len(row(1)) - 2)  # row 2 and the 9 lines after it
+
+
+@pytest.mark.parametrize("newlines", [True, False])
+def test_an_oversized_text_is_one_rejection_with_its_id_and_leading_fields(newlines):
+    huge = ("word " * 12 + "\n" if newlines else "word " * 12) * 90_000  # about 5.4 MB
+    lines = [HEADER] + [row(i) for i in range(1, 51)] + [row(51, huge)] + [row(i) for i in range(52, 101)]
+    records = read(("\n".join(lines) + "\n").encode())
+    good, bad = good_and_bad(records)
+    assert len(records) == 100 and len(good) == 99
+    (oversized,) = bad
+    assert oversized.problem.startswith("oversized_record") and oversized.values[:3] == ("51", "B000000051", "U51")
+    assert oversized.lines == (90_001 if newlines else 1) and oversized.bytes > 5_000_000
+    assert sum(len(v or "") for v in oversized.values) < 100_000  # the rejection line is not 5 MB
+
+
+def test_truncated_gzip_keeps_the_whole_rows_and_reports_the_cut():
+    text = ("\n".join([HEADER] + [row(i) for i in range(1, 1001)]) + "\n").encode()
+    compressed = gzip.compress(text)
+    cut = compressed[: len(compressed) // 2]
+    readable = zlib.decompressobj(wbits=31).decompress(cut)  # what any gunzip gets out of the cut file
+    whole_rows = readable.count(b"\n") - 1  # complete lines, less the header
+    good, bad = good_and_bad(read(cut, "cut.csv.gz"))
+    assert len(good) == whole_rows and [int(r.values[0]) for r in good] == list(range(1, whole_rows + 1))
+    assert len(bad) == 1 and bad[0].problem.startswith("truncated_gzip") and bad[0].line == whole_rows + 2
+
+
+def test_corrupt_gzip_is_a_damage_record_and_a_plain_file_named_gz_is_read():
+    text = ("\n".join([HEADER] + [row(i) for i in range(1, 300)]) + "\n").encode()
+    compressed = bytearray(gzip.compress(text))
+    compressed[len(compressed) // 3: len(compressed) // 3 + 40] = b"\xff" * 40
+    good, bad = good_and_bad(read(bytes(compressed), "bad.csv.gz"))
+    assert len(bad) == 1 and bad[0].problem.split(":")[0] in ("corrupt_gzip", "truncated_gzip") and len(good) < 299
+    assert len(read(text, "plain-but-named.csv.gz")) == 299
+
+
+def test_cr_only_line_endings_are_read_as_line_ends():
+    text = "\r".join([HEADER] + [row(i) for i in range(1, 31)]) + "\r"
+    good, bad = good_and_bad(read(text.encode()))
+    assert len(good) == 30 and not bad and good[-1].values[9] == "Review number 30, fine."
+
+
+def test_a_snap_block_that_lost_its_first_line_does_not_overwrite_the_one_before():
+    blocks = snap_text([(str(i), f"B{i}", f"U{i}", "P", "1", "2", "5", "1300000000", f"S{i}", f"text {i}") for i in (1, 2, 3)])
+    damaged = blocks.replace("product/productId: B2\n", "", 1)
+    records = read(damaged.encode(), "finefoods.txt")
+    assert [r.values[9] for r in records] == ["text 1", "text 2", "text 3"]
+    assert [r.values[1] for r in records] == ["B1", None, "B3"]  # validation rejects the middle one: missing_field

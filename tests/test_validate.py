@@ -39,8 +39,8 @@ def test_bad_values_are_rejected_with_a_reason(index, value, reason):
 def test_rejection_line_keeps_what_was_read():
     rejection = Rejection("column_count", "3 fields, expected 10")
     line = json.loads(rejection_line(record(("1", "x", "caf\udcc3")), rejection))
-    assert line == {"source": "src.csv", "record": 7, "reason": "column_count", "detail": "3 fields, expected 10",
-                    "values": ["1", "x", "caf\udcc3"]}
+    assert line == {"source": "src.csv", "record": 7, "line": 0, "byte": 0, "covers": {"lines": 1, "bytes": 0},
+                    "reason": "column_count", "detail": "3 fields, expected 10", "values": ["1", "x", "caf\udcc3"]}
 
 
 def test_validate_reviews_on_fixture_accounts_for_every_row():
