@@ -34,7 +34,7 @@ from tfx_bsl.public import tfxio
 from pipelines import report, transform
 from pipelines.transform import NUM_WORDS
 from pipelines.rules import ApplyNotebookRules
-from pipelines.runtime import is_within, matched_files, unmatched_pattern, with_local_runner
+from pipelines.runtime import beam_args_or_exit, is_within, matched_files, unmatched_pattern
 from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviews, header_problem
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
@@ -82,7 +82,7 @@ def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
     args, beam_args = parser.parse_known_args(argv)
     args.overwrite = args.overwrite == "true"
     config = PreprocessConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PreprocessConfig)})
-    return config, with_local_runner(beam_args)
+    return config, beam_args_or_exit("preprocess", beam_args, parser)
 
 
 def checked(config: PreprocessConfig) -> PreprocessConfig:

@@ -3,7 +3,8 @@
     python -m pipelines.score --model EXPORT --input PATTERN --output PREFIX [--format csv|jsonl] [Beam options]
 
 Reads with the same readers and validation as pipelines.preprocess (rejected
-rows go to PREFIX-rejected-*.jsonl with their reasons), runs the export's
+rows go to PREFIX-rejected-*.jsonl with their reasons, and so do reviews that
+clean to no words, with reason no_words and no score), runs the export's
 raw-text signature through RunInference in batches, and writes Id, probability
 and label. Local (FnApiRunner) by default; Dataflow with the same flags as
 preprocess. Beam's own TensorFlow handler needs tensorflow_hub and Keras 2
@@ -13,20 +14,21 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
-import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.runtime import matched_files, unmatched_pattern, with_local_runner
+from pipelines.exports import ExportError, loaded_signature, scored
+from pipelines.runtime import beam_args_or_exit, matched_files, unmatched_pattern
 from pipelines.sources import ReadReviews, header_problem
-from pipelines.validate import ValidateReviews
+from pipelines.validate import REJECTED, ValidateReviews
 
 CSV_HEADER = "Id,probability,label"
+NO_WORDS = "no_words"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,15 +49,33 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
         self._max_batch_size = max_batch_size
 
     def load_model(self):
-        return tf.saved_model.load(self._export_dir).signatures["serving_default"]
+        return loaded_signature(self._export_dir)
 
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
-        outputs = model(text=tf.constant(list(batch), dtype=tf.string))
-        for text, probability, label in zip(batch, outputs["probability"].numpy(), outputs["label"].numpy()):
-            yield PredictionResult(text, {"probability": float(probability), "label": int(label)})
+        for text, score in zip(batch, scored(model, list(batch))):
+            inference = None if score is None else {"probability": score[0], "label": score[1]}
+            yield PredictionResult(text, inference)
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
+
+
+class SplitUnscoredFn(beam.DoFn):
+    """Keyed results → scored ones, and on `rejected` a JSON line for each review
+    that cleaned to no words (no score is a better answer than the model's prior)."""
+
+    def __init__(self):
+        self.no_words = Metrics.counter("score", "rejected_no_words")
+
+    def process(self, keyed_result):
+        review_id, result = keyed_result
+        if result.inference is not None:
+            yield keyed_result
+            return
+        self.no_words.inc()
+        yield beam.pvalue.TaggedOutput(REJECTED, json.dumps(
+            {"Id": review_id, "reason": NO_WORDS, "detail": "the text has no words after cleaning: not scored",
+             "values": [result.example[:200]]}, ensure_ascii=True))
 
 
 def formatted(keyed_result, output_format: str) -> str:
@@ -68,16 +88,20 @@ def formatted(keyed_result, output_format: str) -> str:
 
 def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig) -> None:
     validated = pipeline | "ReadReviews" >> ReadReviews(config.input) | "ValidateReviews" >> ValidateReviews()
+    results = (
+        validated.valid
+        | "KeyById" >> beam.Map(lambda review: (review["Id"], review["Text"]))
+        | "RunInference" >> RunInference(KeyedModelHandler(RawTextModelHandler(config.model, config.batch_size)))
+        | "SplitUnscored" >> beam.ParDo(SplitUnscoredFn()).with_outputs(REJECTED, main="scored")
+    )
     _ = (
-        validated.rejected
-        | "RejectedLines" >> beam.Values()
+        (validated.rejected | "RejectedLines" >> beam.Values(), results[REJECTED])
+        | "AllRejected" >> beam.Flatten()
         | "WriteRejected" >> beam.io.WriteToText(f"{config.output}-rejected", file_name_suffix=".jsonl")
     )
     suffix = ".jsonl" if config.format == "jsonl" else ".csv"
     _ = (
-        validated.valid
-        | "KeyById" >> beam.Map(lambda review: (review["Id"], review["Text"]))
-        | "RunInference" >> RunInference(KeyedModelHandler(RawTextModelHandler(config.model, config.batch_size)))
+        results.scored
         | "Format" >> beam.Map(formatted, config.format)
         | "WriteScores" >> beam.io.WriteToText(config.output, file_name_suffix=suffix, num_shards=config.num_shards,
                                                header=CSV_HEADER if config.format == "csv" else None)
@@ -94,12 +118,14 @@ def parsed_args(argv=None) -> tuple[ScoreConfig, list[str]]:
     parser.add_argument("--num-shards", "--num_shards", type=int, default=0)
     args, beam_args = parser.parse_known_args(argv)
     config = ScoreConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ScoreConfig)})
-    return config, with_local_runner(beam_args)
+    return config, beam_args_or_exit("score", beam_args, parser)
 
 
 def usage_problem(config: ScoreConfig) -> str | None:
-    if not tf.io.gfile.exists(os.path.join(config.model, "saved_model.pb")):
-        return f"{config.model} holds no saved_model.pb"
+    try:
+        loaded_signature(config.model)  # a few seconds, once, for a one-line error instead of a failed job
+    except ExportError as error:
+        return str(error)
     missing = unmatched_pattern(config.input)
     if missing:
         return f"no input file matches {missing!r}"

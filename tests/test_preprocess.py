@@ -283,3 +283,15 @@ def test_two_worker_processes_give_the_same_output(fixture_out, tmp_path):
         mine = sorted((int(r["review_id"]), r["tokens"].tolist()) for r in read_split(out, split))
         theirs = sorted((int(r["review_id"]), r["tokens"].tolist()) for r in read_split(fixture_out, split))
         assert mine == theirs
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("--vocab_sise=10", "unknown option --vocab_sise (did you mean --vocab_size?)"),  # ours, misspelt
+    ("--direct_num_workerz=2", "unknown option --direct_num_workerz (did you mean --direct_num_workers?)"),  # Beam's
+    ("stray", "unexpected argument 'stray'"),
+])
+def test_unknown_options_are_one_line_errors_not_beam_warnings(tmp_path, argument, message):
+    result = run_module("pipelines.preprocess", "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "o"), argument)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: {message}"
+    assert not (tmp_path / "o").exists()

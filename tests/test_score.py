@@ -35,3 +35,32 @@ def test_scores_match_trainer_predict_and_rejections_are_kept(trained_job, tmp_p
 def test_missing_export_is_a_one_line_error(tmp_path):
     result = run_module("pipelines.score", "--model", str(tmp_path), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
     assert result.returncode == 2 and "holds no saved_model.pb" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_reviews_with_no_words_are_rejected_with_a_reason_not_scored(trained_job, tmp_path):
+    import csv
+
+    with open(FIXTURE_CSV, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        rows = list(csv.reader(handle))
+    wordless = {"901": "😀😀👍", "902": "<br /><br />&amp;", "903": "2024 10 5"}
+    rows += [[i, "B0W", "UW", "W", "0", "0", "5", "1300000000", "w", text] for i, text in wordless.items()]
+    path = tmp_path / "in.csv"
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    export = str(sorted((trained_job / "export").iterdir())[-1])
+    assert score.main(["--model", export, "--input", str(path), "--output", str(tmp_path / "s")]) == 0
+    scored = pd.concat(pd.read_csv(f) for f in sorted(tmp_path.glob("s-0*.csv")))
+    rejected = [json.loads(line) for f in tmp_path.glob("s-rejected-*.jsonl") for line in f.read_text().splitlines()]
+    no_words = sorted(str(r["Id"]) for r in rejected if r["reason"] == "no_words")
+    assert no_words == sorted(wordless) and not set(scored["Id"].astype(str)) & set(wordless)
+    assert len(scored) + len(rejected) == FIXTURE_ROWS + len(wordless)
+
+
+def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"y": x + 1}, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    tf.saved_model.save(module, str(tmp_path / "m"), signatures={"serving_default": module.f})
+    result = run_module("pipelines.score", "--model", str(tmp_path / "m"), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
+    assert result.returncode == 2 and "not a trainer.task export" in result.stderr and "Traceback" not in result.stderr

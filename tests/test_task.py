@@ -225,6 +225,24 @@ def test_tfrecords_not_matching_the_feature_spec_are_a_one_line_error(prepared, 
     assert "val TFRecords do not match the transformed feature spec" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_tfrecord_file_is_a_one_line_error_naming_it(prepared, tmp_path, damage):
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared, copy)
+    victim = sorted((copy / "train").glob("*.tfrecord.gz"))[-1]  # not the first file: the pre-check passes
+    data_bytes = bytearray(victim.read_bytes())
+    if damage == "truncated":
+        data_bytes = data_bytes[: len(data_bytes) // 2]
+    else:
+        data_bytes[len(data_bytes) // 2: len(data_bytes) // 2 + 64] = b"\x00" * 64
+    victim.write_bytes(bytes(data_bytes))
+    result = run_module("trainer.task", "--data", str(copy), "--job-dir", str(tmp_path / "job"), "--epochs", "1",
+                        "--steps-per-epoch", "2", "--batch-size", "32")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"trainer: error: {victim} is damaged (") and last.endswith("rerun pipelines.preprocess")
+
+
 def test_vertex_ai_variables_choose_the_output_folders(monkeypatch):
     monkeypatch.setenv("AIP_MODEL_DIR", "gs://b/model")
     monkeypatch.setenv("AIP_CHECKPOINT_DIR", "gs://b/ckpt")

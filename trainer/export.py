@@ -3,8 +3,8 @@
 The transform graph (vocabulary table included) is tracked by the exported
 module, so the very cleaning and id mapping used for training runs at serving
 time. Signatures:
-    serving_default     text: string[None]            → probability, label
-    serve_tf_example    examples: serialized tf.Example → probability, label
+    serving_default     text: string[None]            → probability, label, num_words
+    serve_tf_example    examples: serialized tf.Example → probability, label, num_words
     transform_features  text: string[None]            → tokens, num_words
 """
 import os
@@ -57,8 +57,12 @@ class SentimentModule(tf.Module):
         return tf.scatter_nd(order[:, None], scores.concat(), [count])
 
     def _predictions(self, text: tf.Tensor) -> dict:
-        probability = self._length_sorted_probabilities(self._transformed(text)[TOKENS])
-        return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64)}
+        transformed = self._transformed(text)
+        probability = self._length_sorted_probabilities(transformed[TOKENS])
+        # num_words 0: the text cleans to no words (emoji, digits, HTML only); its
+        # probability is the model's prior, not a judgement, and our CLIs do not report it.
+        return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64),
+                "num_words": tf.reshape(transformed[NUM_WORDS], [-1])}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)])
     def serve_text(self, text):

@@ -1,47 +1,63 @@
 """Score raw reviews with an exported model.
 
     python -m trainer.predict --model JOB/export/<version> "Great coffee!" "Stale and bland."
-    python -m trainer.predict --model EXPORT --input reviews.txt     # one review a line
+    python -m trainer.predict --model EXPORT --input reviews.txt     # one review a line, UTF-8
+
+A review that cleans to no words (emoji, digits or HTML only) gets no score:
+the line says so instead, as pipelines.score writes it to its rejected file.
 """
 import argparse
+import os
+import re
 import sys
 
-import tensorflow as tf
+# Before TensorFlow loads (through pipelines.exports): its C++ start-up notices are not our output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def loaded_signature(export_dir: str, name: str = "serving_default"):
-    return tf.saved_model.load(export_dir).signatures[name]
+from pipelines.exports import ExportError, loaded_signature, scored  # noqa: E402
+
+NO_WORDS = "no_words"
+UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
-def scored(serving_fn, texts: list[str]) -> list[tuple[float, int]]:
-    outputs = serving_fn(text=tf.constant(texts, dtype=tf.string))
-    return list(zip(outputs["probability"].numpy().tolist(), outputs["label"].numpy().tolist()))
+def input_lines(path: str) -> list[str]:
+    """Non-blank lines of a UTF-8 file."""
+    with open(path, encoding="utf-8") as handle:
+        return [line.rstrip("\n") for line in handle if line.strip()]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="export directory (holds saved_model.pb)")
-    parser.add_argument("--input", help="file with one review a line")
+    parser.add_argument("--input", help="file with one review a line (UTF-8)")
     parser.add_argument("texts", nargs="*", help="reviews to score")
     args = parser.parse_args(argv)
     texts = list(args.texts)
     if args.input:
         try:
-            with open(args.input, encoding="utf-8") as handle:
-                texts += [line.rstrip("\n") for line in handle if line.strip()]
-        except OSError as error:
-            print(f"predict: error: cannot read --input: {error}", file=sys.stderr)
+            texts += input_lines(args.input)
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"predict: error: cannot read --input {args.input}: {error}", file=sys.stderr)
             return 2
     if not texts:
         parser.error("give reviews as arguments or --input FILE")
-    if not tf.io.gfile.exists(f"{args.model}/saved_model.pb"):
-        print(f"predict: error: {args.model} holds no saved_model.pb", file=sys.stderr)
+    undecodable = next((t for t in texts if UNDECODABLE.search(t)), None)  # bytes argv could not decode
+    if undecodable is not None:
+        print(f"predict: error: a review is not valid UTF-8: {undecodable.encode('utf-8', 'replace')[:60]!r}", file=sys.stderr)
         return 2
-    serving_fn = loaded_signature(args.model)
+    try:
+        serving_fn = loaded_signature(args.model)
+    except ExportError as error:
+        print(f"predict: error: {error}", file=sys.stderr)
+        return 2
     print("probability\tlabel\treview")
-    for text, (probability, label) in zip(texts, scored(serving_fn, texts)):
-        sentiment = "positive" if label == 1 else "negative"
-        print(f"{probability:.4f}\t{sentiment}\t{text[:70]}")
+    for text, score in zip(texts, scored(serving_fn, texts)):
+        if score is None:
+            print(f"-\t{NO_WORDS}\t{text[:70]}  (no words after cleaning: not scored)")
+            continue
+        probability, label = score
+        print(f"{probability:.4f}\t{'positive' if label == 1 else 'negative'}\t{text[:70]}")
     return 0
 
 

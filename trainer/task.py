@@ -11,6 +11,7 @@ MultiWorkerMirroredStrategy (TF_CONFIG) only the chief writes the artifacts;
 the other workers write theirs to JOB/.scratch-<task>/, removed at the end.
 """
 import argparse
+import contextlib
 import dataclasses
 import logging
 import math
@@ -152,14 +153,31 @@ def prepared_job_dir(config: TrainConfig) -> None:
     tf.io.gfile.makedirs(config.job_dir)
 
 
+READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError)
+
+
 def checked_records(spec: data.DataSpec) -> None:
     """Parses one batch of every split now, so a mismatched file is a clear error, not a crash mid-fit."""
     for split in data.SPLITS:
         try:
             next(iter(data.dataset(spec, split, 2)))
-        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
+        except READ_ERRORS as error:
             first_line = str(error).strip().splitlines()[0][:200]
             raise data.DataError(f"{split} TFRecords do not match the transformed feature spec: {first_line}") from None
+
+
+@contextlib.contextmanager
+def damaged_files_named(spec: data.DataSpec):
+    """A TFRecord file found truncated or corrupt while training or evaluating
+    becomes one line that names it; any other error passes through unchanged."""
+    try:
+        yield
+    except READ_ERRORS:
+        damaged = data.first_damaged_file(spec)
+        if damaged is None:
+            raise
+        path, problem = damaged
+        raise data.DataError(f"{path} is damaged ({problem}): rerun pipelines.preprocess") from None
 
 
 def resumed_epoch(backup_dir: str) -> int:
@@ -231,14 +249,15 @@ def train(config: TrainConfig) -> dict:
 
     best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
                                          resumed=done_epochs > 0)
-    model.fit(
-        train_batches,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        validation_data=val_batches,
-        callbacks=callbacks(paths, steps * config.batch_size, best),
-        verbose=2,
-    )
+    with damaged_files_named(spec):
+        model.fit(
+            train_batches,
+            epochs=config.epochs,
+            steps_per_epoch=steps,
+            validation_data=val_batches,
+            callbacks=callbacks(paths, steps * config.batch_size, best),
+            verbose=2,
+        )
 
     model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
@@ -247,7 +266,8 @@ def train(config: TrainConfig) -> dict:
         model.load_weights(paths.best_weights)
         evaluated = next(e for e in history if e["epoch"] == best.best_epoch)
     test_batches = data.dataset(spec, "test", config.batch_size, bucket_by_length=bucketed)
-    labels, probabilities = evaluation.predictions(model, test_batches)
+    with damaged_files_named(spec):
+        labels, probabilities = evaluation.predictions(model, test_batches)
     metrics = {
         "model": config.model,
         "architecture": architecture(model),

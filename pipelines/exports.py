@@ -1,0 +1,47 @@
+"""Loading a trainer.task export for scoring: shared by trainer.predict and
+pipelines.score, so both refuse a directory that is not one in the same words.
+
+It lives here rather than in trainer/ because pipelines must not import the
+trainer (trainer already imports pipelines' feature names).
+"""
+import os
+
+import tensorflow as tf
+
+SIGNATURE = "serving_default"
+TEXT = "text"
+
+
+class ExportError(Exception):
+    """The directory is not an export of trainer.task."""
+
+
+def export_problem(export_dir: str) -> str | None:
+    """A cheap check before anything runs: is there a SavedModel at all."""
+    if not tf.io.gfile.exists(os.path.join(export_dir, "saved_model.pb")):
+        return f"{export_dir} holds no saved_model.pb"
+    return None
+
+
+def loaded_signature(export_dir: str, name: str = SIGNATURE):
+    """The export's raw-text signature, or an ExportError saying what the directory is instead."""
+    problem = export_problem(export_dir)
+    if problem:
+        raise ExportError(problem)
+    try:
+        signatures = tf.saved_model.load(export_dir).signatures
+    except (tf.errors.OpError, ValueError, OSError) as error:
+        raise ExportError(f"{export_dir} cannot be loaded as a SavedModel: {str(error).splitlines()[0][:200]}") from None
+    if name not in signatures or TEXT not in signatures[name].structured_input_signature[1]:
+        raise ExportError(f"{export_dir} is a SavedModel but not a trainer.task export: "
+                          f"it has no {name!r} signature taking {TEXT!r} (it has {sorted(signatures) or 'none'})")
+    return signatures[name]
+
+
+def scored(serving_fn, texts: list[str]) -> list[tuple[float, int] | None]:
+    """(probability, label) per text; None for a text with no words after cleaning
+    (its probability would be the model's prior, not a judgement)."""
+    outputs = serving_fn(text=tf.constant(texts, dtype=tf.string))
+    num_words = outputs["num_words"].numpy().tolist() if "num_words" in outputs else [1] * len(texts)
+    pairs = zip(outputs["probability"].numpy().tolist(), outputs["label"].numpy().tolist())
+    return [pair if words > 0 else None for pair, words in zip(pairs, num_words)]
