@@ -21,6 +21,11 @@ import os
 import sys
 import tempfile
 
+if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
+    from pipelines.logs import quiet_start
+
+    quiet_start()
+
 import apache_beam as beam
 import pyarrow as pa
 import tensorflow as tf
@@ -31,7 +36,7 @@ from apache_beam.transforms.window import GlobalWindows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.public import tfxio
 
-from pipelines import report, transform
+from pipelines import logs, report, transform
 from pipelines.transform import NUM_WORDS
 from pipelines.rules import ApplyNotebookRules
 from pipelines.runtime import beam_args_or_exit, is_within, matched_files, unmatched_pattern
@@ -40,6 +45,7 @@ from pipelines.sources import ReadReviews, header_problem
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviews
 
+LOG = logging.getLogger(__name__)
 # Reviews per Arrow RecordBatch given to tf.Transform: large enough that TF
 # calls and per-batch vocabulary counts are few, small enough to stay light.
 TFT_BATCH_SIZE = 1000
@@ -60,6 +66,7 @@ class PreprocessConfig:
     max_length: int = 400
     num_shards: int = 8
     overwrite: bool = False
+    verbose: bool = False
 
     @property
     def fractions(self) -> SplitFractions:
@@ -77,6 +84,7 @@ def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
     parser.add_argument("--vocab-size", "--vocab_size", type=int, default=20000, help="ids in total: padding + words + OOV")
     parser.add_argument("--max-length", "--max_length", type=int, default=400, help="ids kept per review (the last ones), front-padded")
     parser.add_argument("--num-shards", "--num_shards", type=int, default=8, help="TFRecord files per split")
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     parser.add_argument("--overwrite", nargs="?", const="true", default="false", type=str.lower, choices=("true", "false"),
                         help="replace a non-empty --output (a bare --overwrite means true)")
     args, beam_args = parser.parse_known_args(argv)
@@ -269,7 +277,7 @@ def run(config: PreprocessConfig, beam_args: list[str]) -> dict:
         dataset_metadata.DatasetMetadata.from_feature_spec(transform.RAW_FEATURE_SPEC),
         os.path.join(config.output, "metadata"),
     )
-    logging.info("preprocess: %s → %s (%s)", config.input, config.output, " ".join(beam_args))
+    LOG.info("preprocess: %s → %s (%s)", config.input, config.output, " ".join(beam_args))
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         build_pipeline(pipeline, config)
     if tf.io.gfile.exists(os.path.join(config.output, "tmp")):
@@ -321,8 +329,8 @@ def summary_lines(result: dict, output_dir: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config, beam_args = parsed_args(argv)
+    logs.configure(config.verbose)
     if is_dry_run(beam_args):
         for line in dry_run_lines(config, beam_args):
             print(line)
@@ -349,4 +357,5 @@ if __name__ == "__main__":
     sys.stderr.flush()
     # With tf.Transform loaded the interpreter was seen to crash while exiting
     # after a Dataflow dry run; the work is done, so leave without tear-down.
+    logs.restore_stderr()  # os._exit skips atexit: forward the last lines first
     os._exit(status)

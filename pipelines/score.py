@@ -13,8 +13,12 @@ loading, so a small ModelHandler over tf.saved_model.load is used instead.
 import argparse
 import dataclasses
 import json
-import logging
 import sys
+
+if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
+    from pipelines.logs import quiet_start
+
+    quiet_start()
 from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
@@ -22,6 +26,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import logs
 from pipelines.exports import ExportError, loaded_signature, scored
 from pipelines.runtime import beam_args_or_exit, matched_files, unmatched_pattern
 from pipelines.sources import ReadReviews, header_problem
@@ -39,6 +44,7 @@ class ScoreConfig:
     format: str = "csv"
     batch_size: int = 256
     num_shards: int = 0  # 0: the runner decides
+    verbose: bool = False
 
 
 class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
@@ -116,6 +122,7 @@ def parsed_args(argv=None) -> tuple[ScoreConfig, list[str]]:
     parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     parser.add_argument("--batch-size", "--batch_size", type=int, default=256, help="reviews per model call, at most")
     parser.add_argument("--num-shards", "--num_shards", type=int, default=0)
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args, beam_args = parser.parse_known_args(argv)
     config = ScoreConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ScoreConfig)})
     return config, beam_args_or_exit("score", beam_args, parser)
@@ -133,8 +140,8 @@ def usage_problem(config: ScoreConfig) -> str | None:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config, beam_args = parsed_args(argv)
+    logs.configure(config.verbose)
     problem = usage_problem(config)
     if problem:
         print(f"score: error: {problem}", file=sys.stderr)

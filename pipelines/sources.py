@@ -28,6 +28,8 @@ validation already spreads rows over workers.
 """
 import csv
 import dataclasses
+import logging
+import time
 import zlib
 from typing import Iterator
 
@@ -38,6 +40,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas import COLUMN_NAMES
+
+LOG = logging.getLogger(__name__)
 
 SNAP_FIELDS = {
     "product/productId": "ProductId",
@@ -460,6 +464,10 @@ def header_problem(path: str) -> str | None:
 
 
 class ParseFileFn(beam.DoFn):
+    """Logs its progress every PROGRESS_EVERY records: a full file takes a minute."""
+
+    PROGRESS_EVERY = 100_000
+
     def __init__(self):
         self.files = Metrics.counter("read", "files")
         self.records = Metrics.counter("read", "records")
@@ -467,10 +475,14 @@ class ParseFileFn(beam.DoFn):
     def process(self, readable_file: fileio.ReadableFile):
         self.files.inc()
         path = readable_file.metadata.path
+        started = time.monotonic()
         # Raw bytes: decompressed here, so that a damaged gzip is seen, not cut short silently.
         with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as binary:
             for record in records_in_file(path, binary):
                 self.records.inc()
+                if record.number % self.PROGRESS_EVERY == 0:
+                    LOG.info("%s: %s records read (%s rows/s)", path, f"{record.number:,}",
+                             f"{record.number / max(time.monotonic() - started, 1e-9):,.0f}")
                 yield record
 
 

@@ -317,3 +317,17 @@ def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp
     assert metrics["bucket_by_length"] == (batching == "--bucket-by-length")
     assert len(list((job / "export").iterdir())) == 1
     assert not list(job.glob(".scratch-*"))  # the non-chief's scratch folder is removed
+
+
+def test_tuning_trials_write_under_their_own_directories(prepared, tmp_path, monkeypatch):
+    job = tmp_path / "job"
+    monkeypatch.setenv("CLOUD_ML_HP_METRIC_FILE", str(tmp_path / "hypertune" / "output.metrics"))
+    for trial in ("1", "2"):  # the second trial is not blocked by the first one's finished run
+        monkeypatch.setenv("CLOUD_ML_TRIAL_ID", trial)
+        assert task.main(["--data", str(prepared), "--job-dir", str(job), "--epochs", "1", "--steps-per-epoch", "2",
+                          "--batch-size", "32", "--learning-rate", str(0.01 * int(trial))]) == 0
+    assert sorted(p.name for p in (job / "trials").iterdir()) == ["1", "2"] and not (job / "metrics.json").exists()
+    for trial in ("1", "2"):
+        assert json.loads((job / "trials" / trial / "metrics.json").read_text())["epochs"] == 1
+    reported = [json.loads(line) for line in (tmp_path / "hypertune" / "output.metrics").read_text().splitlines()]
+    assert reported[-1]["trial"] == "2" and "val_accuracy" in reported[-1]

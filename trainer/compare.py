@@ -6,7 +6,12 @@ import argparse
 import os
 import sys
 
-from trainer.artifacts import read_json
+if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
+    from pipelines.logs import quiet_start
+
+    quiet_start()
+
+from trainer.artifacts import read_json  # noqa: E402
 
 COLUMNS = (
     ("model", "model", "{}"),

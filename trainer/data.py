@@ -55,6 +55,15 @@ def data_spec(data_dir: str) -> DataSpec:
     return spec
 
 
+def with_counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset with its number of batches declared, counted by one pass. Keras
+    cannot know how many length-bucketed batches a finite split makes, and warns
+    "input ran out of data" at the end of the first validation; the count (a
+    few seconds for the validation split) tells it."""
+    count = int(batches.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    return batches.apply(tf.data.experimental.assert_cardinality(count))
+
+
 def first_damaged_file(spec: DataSpec) -> tuple[str, str] | None:
     """(file, what is wrong) for the first TFRecord file that does not read and
     parse to the end: a full pass, run only after reading has failed, to name

@@ -7,14 +7,15 @@ A review that cleans to no words (emoji, digits or HTML only) gets no score:
 the line says so instead, as pipelines.score writes it to its rejected file.
 """
 import argparse
-import os
 import re
 import sys
 
-# Before TensorFlow loads (through pipelines.exports): its C++ start-up notices are not our output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
+    from pipelines.logs import quiet_start
 
+    quiet_start()
 
+from pipelines import logs  # noqa: E402
 from pipelines.exports import ExportError, loaded_signature, scored  # noqa: E402
 
 NO_WORDS = "no_words"
@@ -32,7 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="export directory (holds saved_model.pb)")
     parser.add_argument("--input", help="file with one review a line (UTF-8)")
     parser.add_argument("texts", nargs="*", help="reviews to score")
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)
+    logs.configure(args.verbose)
     texts = list(args.texts)
     if args.input:
         try:

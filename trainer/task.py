@@ -19,6 +19,11 @@ import os
 import sys
 import time
 
+if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
+    from pipelines.logs import quiet_start
+
+    quiet_start()
+
 import tensorflow as tf
 
 # Must come before keras is used: it sets TF_USE_LEGACY_KERAS for tf.keras,
@@ -27,9 +32,13 @@ import tensorflow_transform as tft  # noqa: I001
 
 import keras
 
+from pipelines import logs
 from pipelines.runtime import is_within
 from trainer import artifacts, data, evaluation, export, models, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
+
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +60,7 @@ class TrainConfig:
     # notebook evaluated the last one (its validation loss was lowest at epoch 4 of 10).
     restore_best_weights: bool = True
     early_stopping_patience: int | None = None
+    verbose: bool = False
     overwrite: bool = False
 
 
@@ -115,6 +125,7 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--early-stopping-patience", type=int, default=None, metavar="N",
                         help="stop after N epochs without a lower validation loss (default: off)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     for name in ("epochs", "batch_size", "early_stopping_patience"):
@@ -204,7 +215,7 @@ def dtype_policy(mixed_precision: bool) -> str:
     gpus = tf.config.list_physical_devices("GPU")
     capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
     if capability < (8, 0):
-        logging.info("--mixed-precision: no GPU with bfloat16 here, training in float32")
+        LOG.info("--mixed-precision: no GPU with bfloat16 here, training in float32")
         return "float32"
     return "mixed_bfloat16"
 
@@ -235,17 +246,18 @@ def train(config: TrainConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     steps = config.steps_per_epoch or math.ceil(spec.examples["train"] / config.batch_size)
-    val_batches = data.dataset(spec, "val", config.batch_size, bucket_by_length=bucketed)
+    with damaged_files_named(spec):
+        val_batches = data.with_counted_batches(data.dataset(spec, "val", config.batch_size, bucket_by_length=bucketed))
     policy = dtype_policy(config.mixed_precision)
     keras.config.set_dtype_policy(policy)
     with strategy.scope():
         model = fit_ready(models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate), strategy)
-    logging.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
+    LOG.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
                  model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
                  "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
     done_epochs = resumed_epoch(paths.backup)
     if done_epochs:
-        logging.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
+        LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
 
     best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
                                          resumed=done_epochs > 0)
@@ -256,7 +268,8 @@ def train(config: TrainConfig) -> dict:
             steps_per_epoch=steps,
             validation_data=val_batches,
             callbacks=callbacks(paths, steps * config.batch_size, best),
-            verbose=2,
+            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
+            shuffle=False,  # the dataset shuffles itself
         )
 
     model.save_weights(paths.final_weights)
@@ -300,8 +313,9 @@ def train(config: TrainConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = parsed_config(argv)
+    logs.configure(config.verbose)
+    config = dataclasses.replace(config, job_dir=tuning.trial_job_dir(config.job_dir))
     started = time.time()
     try:
         metrics = train(config)

@@ -23,6 +23,13 @@ def in_tuning_trial() -> bool:
     return TRIAL_ENV in os.environ
 
 
+def trial_job_dir(job_dir: str) -> str:
+    """JOB/trials/<trial id>/ inside a tuning trial, else JOB: every trial of a
+    tuning job is given the same --job-dir, and one trial's finished run must
+    neither block nor overwrite another's."""
+    return os.path.join(job_dir, "trials", os.environ[TRIAL_ENV]) if in_tuning_trial() else job_dir
+
+
 class TuningMetricReporter(keras.callbacks.Callback):
     def __init__(self, metric: str):
         super().__init__()
