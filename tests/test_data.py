@@ -12,7 +12,9 @@ from tests.conftest import TINY_LENGTH
 def test_spec_comes_from_the_transform_output(prepared):
     spec = data.data_spec(str(prepared))
     report = json.loads((prepared / "report.json").read_text())
-    assert spec.vocab_size == report["vocabulary_size"] <= 600
+    # Counted apart from the code under test: the vocabulary file's lines, plus padding and OOV.
+    words = (prepared / "transform_fn" / "assets" / "words").read_text(encoding="utf-8").splitlines()
+    assert spec.vocab_size == len(words) + 2 == report["vocabulary_size"] <= 600
     assert spec.sequence_length == TINY_LENGTH
     assert spec.examples == report["examples"]
     assert len(spec.files("train")) == 4

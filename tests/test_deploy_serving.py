@@ -15,7 +15,7 @@ def test_request_example_matches_the_exports_signature(trained_job):
     assert inputs["text"].dtype == tf.string
     # TF Serving's row format stacks the instances into one batch: the same call.
     outputs = signature(text=tf.constant([i["text"] for i in serving.REQUEST["instances"]]))
-    assert set(outputs) == {"probability", "label"} and outputs["probability"].shape == (2,)
+    assert set(outputs) == {"probability", "label", "num_words"} and outputs["probability"].shape == (2,)
 
 
 def test_endpoint_spec_dry_run(capsys):
