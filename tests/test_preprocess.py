@@ -295,3 +295,22 @@ def test_unknown_options_are_one_line_errors_not_beam_warnings(tmp_path, argumen
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: {message}"
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_truncated_gzip_input_keeps_its_whole_rows_and_the_ledger_balances(tmp_path):
+    import gzip
+    import zlib
+
+    rows = [fixture_rows()[0]] + [[str(i), f"B0T{i:05d}", f"UT{i}", "T", "0", "0", str(1 + i % 5), str(1100000000 + 86400 * i),
+                                   "s", f"review {i}: tasty crunchy snack, would buy again"] for i in range(1, 401)]
+    plain = tmp_path / "plain.csv"
+    written_csv(plain, rows)
+    compressed = gzip.compress(plain.read_bytes())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(compressed[: len(compressed) * 2 // 3])
+    readable_rows = zlib.decompressobj(wbits=31).decompress(cut.read_bytes()).count(b"\n") - 1  # whole lines less the header
+    assert preprocessed(cut, tmp_path / "out") == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["rejected"] == {"truncated_gzip": 1} and report["rows_read"] == readable_rows + 1
+    assert sum(report["examples"].values()) + report["neutral_dropped"] == readable_rows and report["balanced"] is True
