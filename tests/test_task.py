@@ -120,6 +120,8 @@ def test_mirrored_strategy_trains_bucketed_batches(prepared, tmp_path):
                         "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "32")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MirroredStrategy with 1 replicas" in result.stderr and "length-bucketed" in result.stderr
+    # Bucketed batches come in many widths: one trace serves them all, and Keras knows the validation size.
+    assert "retracing" not in result.stderr and "ran out of data" not in result.stderr
     metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
     assert metrics["bucket_by_length"] is True and metrics["epochs"] == 1
 
