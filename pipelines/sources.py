@@ -313,19 +313,20 @@ class CsvReader:
                 for line in lines:
                     span = span or Span(line[0], line[1])
                     span.add(line)
-                    if span.bytes > MAX_RECORD_BYTES:
-                        yield self.oversized(span, lines, f"over {MAX_RECORD_BYTES:,} bytes")
-                        span = None
-                    elif span.quotes % 2 == 0:
+                    open_quote = span.quotes % 2 == 1
+                    too_big = span.bytes > MAX_RECORD_BYTES or span.lines > MAX_RECORD_LINES
+                    if not open_quote and span.bytes <= MAX_RECORD_BYTES:
                         yield from self.complete(span)
-                        span = None
-                    elif span.lines > MAX_RECORD_LINES and not self.looks_like_records(span.kept[1:]):
-                        yield self.oversized(span, lines, f"a field of over {MAX_RECORD_LINES} lines")
-                        span = None
-                    elif span.lines > MAX_RECORD_LINES:  # a stray quote: reject its line, read the rest again
-                        yield self.first_line_alone(span)
+                    elif open_quote and too_big and span.lines > 1 and self.looks_like_records(span.kept[1:]):
+                        yield self.first_line_alone(span)  # a stray quote: reject its line, read the rest again
                         lines.push(span.kept[1:])
-                        span = None
+                    elif too_big:
+                        why = f"over {MAX_RECORD_BYTES:,} bytes" if span.bytes > MAX_RECORD_BYTES else \
+                            f"a field of over {MAX_RECORD_LINES} lines"
+                        yield self.oversized(span, lines, why)
+                    else:
+                        continue  # the quote may close on a later line
+                    span = None
                 if span is None:
                     return
                 # The file ends inside a quoted field.

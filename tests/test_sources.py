@@ -176,3 +176,12 @@ def test_a_snap_block_that_lost_its_first_line_does_not_overwrite_the_one_before
     records = read(damaged.encode(), "finefoods.txt")
     assert [r.values[9] for r in records] == ["text 1", "text 2", "text 3"]
     assert [r.values[1] for r in records] == ["B1", None, "B3"]  # validation rejects the middle one: missing_field
+
+
+def test_a_stray_quote_before_an_oversized_row_costs_only_those_two_rows():
+    lines = [HEADER] + [row(i) for i in range(1, 41)]
+    lines[10] = lines[10][:-1]  # row 10's quote never closes
+    lines[15] = row(15, "long " * 60_000)  # 300 kB, within MAX_RECORD_LINES of the stray quote
+    good, bad = good_and_bad(read(("\n".join(lines) + "\n").encode()))
+    assert sorted((r.problem.split(":")[0], r.values[0]) for r in bad) == [("oversized_record", "15"), ("runaway_quote", "10")]
+    assert sorted(int(r.values[0]) for r in good) == [i for i in range(1, 41) if i not in (10, 15)]
