@@ -18,6 +18,8 @@ class ExportError(Exception):
 
 def export_problem(export_dir: str) -> str | None:
     """A cheap check before anything runs: is there a SavedModel at all."""
+    if not tf.io.gfile.exists(export_dir):
+        return f"{export_dir} does not exist"
     if not tf.io.gfile.exists(os.path.join(export_dir, "saved_model.pb")):
         return f"{export_dir} holds no saved_model.pb"
     return None

@@ -13,7 +13,9 @@ Three kinds of noise, three remedies:
 Warnings that reveal a bug (retracing, "input ran out of data") are fixed
 where they arise, not listed here.
 """
+import argparse
 import atexit
+import difflib
 import logging
 import os
 import re
@@ -28,6 +30,7 @@ HARMLESS_NATIVE = re.compile(
     rb"|failed call to cuInit|oneDNN supports DT_\w+ only on platforms with AVX-512|cpu_feature_guard"
     rb"|This TensorFlow binary is optimized to use|To enable the following instructions: AVX"
     rb"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered"
+    rb"|No semi_persistent_directory found"  # Beam's worker processes, run locally
 )
 # Python-side WARNING lines of the same kind (Beam on a machine without the resource module, ...).
 HARMLESS_LOGS = re.compile(
@@ -106,3 +109,20 @@ def quiet_start(argv: list[str] | None = None) -> bool:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         filter_native_stderr()
     return verbose
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), with the
+    closest known flag for a misspelt one; `--help` still shows the usage."""
+
+    def __init__(self, *args, name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = name  # what our one-line errors start with: "preprocess: error: ..."
+
+    def error(self, message: str):
+        unknown = message.split("unrecognized arguments: ", 1)[-1].split()[0] if "unrecognized arguments" in message else None
+        if unknown and unknown.startswith("-"):
+            known = [flag for action in self._actions for flag in action.option_strings]
+            close = difflib.get_close_matches(unknown.split("=", 1)[0], known, n=1)
+            message = f"unknown option {unknown.split('=', 1)[0]}" + (f" (did you mean {close[0]}?)" if close else "")
+        self.exit(2, f"{self.name}: error: {message}\n")

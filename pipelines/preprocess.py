@@ -13,7 +13,6 @@ Local runs use Beam's FnApiRunner (add `--direct_num_workers N
 --direct_running_mode multi_processing` for several processes); Beam's default
 DirectRunner would first try to download the Prism runner.
 """
-import argparse
 import dataclasses
 import json
 import logging
@@ -39,9 +38,9 @@ from tfx_bsl.public import tfxio
 from pipelines import logs, report, transform
 from pipelines.transform import NUM_WORDS
 from pipelines.rules import ApplyNotebookRules
-from pipelines.runtime import beam_args_or_exit, is_within, matched_files, unmatched_pattern
+from pipelines.runtime import beam_args_or_exit, input_problem, is_within, matched_files, output_problem
 from pipelines.sink import WriteExampleShards
-from pipelines.sources import ReadReviews, header_problem
+from pipelines.sources import ReadReviews
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviews
 
@@ -75,7 +74,7 @@ class PreprocessConfig:
 
 def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
     """Our flags into a PreprocessConfig; everything else is a Beam option."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.preprocess", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="preprocess", prog="python -m pipelines.preprocess", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True, help="Reviews.csv / finefoods.txt[.gz]: path, glob or gs://, comma separated")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
     parser.add_argument("--split", choices=("time", "hash"), default="time", help="by (Time, Id) order, or by hash of ProductId")
@@ -102,35 +101,17 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
         raise UsageError(str(error)) from None
     if config.num_shards < 1:
         raise UsageError(f"--num-shards must be positive, got {config.num_shards}")
-    missing = unmatched_pattern(config.input)
-    if missing:
-        raise UsageError(f"no input file matches {missing!r}")
-    inputs = matched_files(config.input)
-    folder = next((path for path in inputs if tf.io.gfile.isdir(path)), None)
-    if folder:
-        raise UsageError(f"--input {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv")
-    problem = next(filter(None, map(header_problem, inputs)), None)
+    problem = input_problem(config.input) or output_problem(config.output, "--output")
     if problem:
         raise UsageError(problem)
-    blocking_file = next((p for p in parents_and_self(config.output) if tf.io.gfile.exists(p) and not tf.io.gfile.isdir(p)), None)
-    if blocking_file:
-        raise UsageError(f"--output {config.output!r} cannot be a directory: {blocking_file!r} is a file")
     if tf.io.gfile.exists(config.output) and tf.io.gfile.listdir(config.output):
         if not config.overwrite:
             raise UsageError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")
-        inside = next((path for path in inputs if is_within(path, config.output)), None)
+        inside = next((path for path in matched_files(config.input) if is_within(path, config.output)), None)
         if inside:
             raise UsageError(f"--overwrite would delete the input {inside!r}, which lies inside --output {config.output!r}")
         tf.io.gfile.rmtree(config.output)
     return config
-
-
-def parents_and_self(path: str) -> list[str]:
-    """path, its parent, ... up to the root (or the bucket of a gs:// path)."""
-    chain = [path.rstrip("/") or "/"]
-    while (parent := os.path.dirname(chain[-1])) not in ("", chain[-1]) and not parent.endswith(":"):
-        chain.append(parent)
-    return chain
 
 
 # Raw batches carry their split as a tf.Transform passthrough column: one
@@ -325,6 +306,8 @@ def summary_lines(result: dict, output_dir: str) -> list[str]:
         f"vocabulary {result['vocabulary_size']:,} ids, words per review p99.9 {'n/a' if p999 is None else f'{p999:.0f}'}, "
         f"train OOV rate {'n/a' if oov is None else f'{oov:.2%}'}",
         f"wrote {output_dir}/{{train,val,test}}/, transform_fn/, report.json",
+        *(f"warning: split {split} has no examples: trainer.task will refuse this output" for split in SPLITS
+          if not examples[split]),
     ]
 
 

@@ -7,6 +7,8 @@ import sys
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from pipelines.sources import header_problem
+
 # Beam 2.77's default DirectRunner first tries to download the Prism runner;
 # FnApiRunner runs locally with nothing to fetch (in one or several processes).
 LOCAL_RUNNER = "FnApiRunner"
@@ -64,3 +66,31 @@ def beam_args_or_exit(prog: str, beam_args: list[str], ours: argparse.ArgumentPa
         print(f"{prog}: error: {problem}", file=sys.stderr)
         raise SystemExit(2)
     return with_local_runner(beam_args)
+
+
+def input_problem(patterns: str) -> str | None:
+    """What stops these input patterns being read, said in one line, or None."""
+    missing = unmatched_pattern(patterns)
+    if missing:
+        return f"no input file matches {missing!r}"
+    inputs = matched_files(patterns)
+    folder = next((path for path in inputs if "://" not in path and os.path.isdir(path)), None)
+    if folder:
+        return f"--input {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv"
+    return next(filter(None, map(header_problem, inputs)), None)
+
+
+def parents_and_self(path: str) -> list[str]:
+    """path, its parent, ... up to the root (or the bucket of a gs:// path)."""
+    chain = [path.rstrip("/") or "/"]
+    while (parent := os.path.dirname(chain[-1])) not in ("", chain[-1]) and not parent.endswith(":"):
+        chain.append(parent)
+    return chain
+
+
+def output_problem(path: str, flag: str) -> str | None:
+    """An output directory (or file prefix) that cannot be written because it is, or lies under, a file."""
+    for candidate in parents_and_self(path):
+        if "://" not in candidate and os.path.isfile(candidate):
+            return f"{flag} {path!r} cannot be written: {candidate!r} is a file"
+    return None

@@ -10,13 +10,13 @@ commas, `""` escapes and raw newlines, non-ASCII letters, and a few malformed
 rows (missing columns, a non-integer or out-of-range Score, empty Text). The
 score is predictable from the words, with noise, so a model can learn it.
 """
-import argparse
 import csv
 import dataclasses
 import os
 import random
 import sys
 
+from pipelines import logs
 from schemas import COLUMN_NAMES
 
 POSITIVE = (
@@ -133,7 +133,7 @@ def write_sample(config: SampleConfig) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.sample", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="sample", prog="python -m pipelines.sample", description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=SampleConfig.rows)
     parser.add_argument("--output", default=SampleConfig.output)
     parser.add_argument("--seed", type=int, default=SampleConfig.seed)

@@ -10,9 +10,9 @@ and label. Local (FnApiRunner) by default; Dataflow with the same flags as
 preprocess. Beam's own TensorFlow handler needs tensorflow_hub and Keras 2
 loading, so a small ModelHandler over tf.saved_model.load is used instead.
 """
-import argparse
 import dataclasses
 import json
+import os
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
@@ -28,8 +28,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import logs
 from pipelines.exports import ExportError, loaded_signature, scored
-from pipelines.runtime import beam_args_or_exit, matched_files, unmatched_pattern
-from pipelines.sources import ReadReviews, header_problem
+from pipelines.runtime import beam_args_or_exit, input_problem, output_problem
+from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
 
 CSV_HEADER = "Id,probability,label"
@@ -115,7 +115,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig) -> None:
 
 
 def parsed_args(argv=None) -> tuple[ScoreConfig, list[str]]:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.score", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="score", prog="python -m pipelines.score", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="export directory (holds saved_model.pb)")
     parser.add_argument("--input", required=True, help="Reviews.csv / finefoods.txt[.gz]: path, glob or gs://")
     parser.add_argument("--output", required=True, help="output prefix: PREFIX-00000-of-0000N.csv")
@@ -129,14 +129,18 @@ def parsed_args(argv=None) -> tuple[ScoreConfig, list[str]]:
 
 
 def usage_problem(config: ScoreConfig) -> str | None:
+    """The cheap checks first; loading the export takes a few seconds, once, for
+    a one-line error instead of a failed job."""
+    if config.batch_size < 1:
+        return f"--batch-size must be positive, got {config.batch_size}"
+    problem = input_problem(config.input) or output_problem(os.path.dirname(config.output) or ".", "--output's folder")
+    if problem:
+        return problem
     try:
-        loaded_signature(config.model)  # a few seconds, once, for a one-line error instead of a failed job
+        loaded_signature(config.model)
     except ExportError as error:
         return str(error)
-    missing = unmatched_pattern(config.input)
-    if missing:
-        return f"no input file matches {missing!r}"
-    return next(filter(None, map(header_problem, matched_files(config.input))), None)
+    return None
 
 
 def main(argv=None) -> int:

@@ -96,18 +96,18 @@ class StreamDamage(Exception):
 
 # ---------------------------------------------------------------- bytes and lines
 
-def decompressed_chunks(binary) -> Iterator[bytes]:
+def decompressed_chunks(binary, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The file's bytes, gunzipped when they start with the gzip magic (one or
-    more members). A stream that stops early or does not inflate raises
-    StreamDamage after the bytes that could be read."""
-    first = binary.read(CHUNK_BYTES)
+    more members). A stream that stops early raises StreamDamage after the bytes
+    that could be read; one that does not inflate raises it where zlib notices."""
+    first = binary.read(chunk_bytes)
     if not first.startswith(GZIP_MAGIC):
         chunk = first
         while chunk:
             yield chunk
-            chunk = binary.read(CHUNK_BYTES)
+            chunk = binary.read(chunk_bytes)
         return
-    inflater, compressed_offset, chunk = zlib.decompressobj(wbits=31), 0, first
+    inflater, offset, chunk = zlib.decompressobj(wbits=31), 0, first
     while chunk:
         try:
             out = inflater.decompress(chunk)
@@ -116,13 +116,30 @@ def decompressed_chunks(binary) -> Iterator[bytes]:
                 inflater = zlib.decompressobj(wbits=31)
                 out += inflater.decompress(rest)
         except zlib.error as error:
-            raise StreamDamage("corrupt_gzip", f"cannot inflate near compressed byte {compressed_offset:,}: {error}") from None
+            raise StreamDamage("corrupt_gzip", f"it fails to inflate in compressed bytes {offset:,} to "
+                                               f"{offset + len(chunk):,} ({error})") from None
         if out:
             yield out
-        compressed_offset += len(chunk)
-        chunk = binary.read(CHUNK_BYTES)
+        offset += len(chunk)
+        chunk = binary.read(chunk_bytes)
     if not inflater.eof:
-        raise StreamDamage("truncated_gzip", f"the compressed stream stops at byte {compressed_offset:,} before its end")
+        raise StreamDamage("truncated_gzip", f"the compressed stream stops at byte {offset:,} before its end")
+
+
+def corruption(binary) -> tuple[StreamDamage, int, int] | None:
+    """(damage, lines, bytes inflated before it) if the file is a corrupt gzip.
+    A damaged deflate stream goes on decoding to plausible but false rows (back-
+    references copy earlier text) until zlib notices, so no row of such a file
+    can be trusted: it is checked whole before any row is read. A truncated
+    stream decodes correctly up to the cut, so it is not corruption."""
+    lines = size = 0
+    try:
+        for chunk in decompressed_chunks(binary, chunk_bytes=1 << 16):  # small: says where it failed
+            lines, size = lines + chunk.count(b"\n"), size + len(chunk)
+    except StreamDamage as damage:
+        if damage.reason == "corrupt_gzip":
+            return damage, lines, size
+    return None
 
 
 def byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -426,13 +443,22 @@ def is_snap(first_bytes: bytes) -> bool:
 
 def records_in_file(source: str, binary) -> Iterator[RawRecord]:
     """Sniffs the format from the first (decompressed) bytes rather than trusting the file name."""
+    if binary.read(len(GZIP_MAGIC)) == GZIP_MAGIC:
+        binary.seek(0)
+        corrupt = corruption(binary)
+        if corrupt:
+            damage, lines, size = corrupt
+            yield RawRecord(source, 1, (), f"{damage.reason}: {damage.detail}; none of the {lines:,} lines inflated before "
+                            f"that is used, since a damaged stream decodes to false rows", line=1, lines=lines, bytes=size)
+            return
+    binary.seek(0)
     chunks = decompressed_chunks(binary)
     try:
         first = next(chunks)
     except StopIteration:
         return
     except StreamDamage as damage:
-        yield RawRecord(source, 1, (), f"{damage.reason}: {damage.detail}", line=1)
+        yield RawRecord(source, 1, (), f"{damage.reason}: {damage.detail}", line=1, lines=0)
         return
 
     def all_chunks():
@@ -451,9 +477,11 @@ def header_problem(path: str) -> str | None:
             first = next(decompressed_chunks(binary), b"")
         except StreamDamage:
             return None  # the reader reports the damage as a rejected record
+    if not first:
+        return f"{path} is empty"
     if is_snap(first[:64]):
         return None
-    first_line = decoded(first.split(b"\n", 1)[0]).rstrip("\r")
+    first_line = decoded(next(byte_lines(iter([first])))).rstrip("\r\n")  # CR-only files too
     row = parsed_row(first_line) or []
     header = header_map(row)
     if header is None:

@@ -25,7 +25,7 @@ def keras_probabilities(job, prepared, export, texts) -> np.ndarray:
 def test_predict_cli_prints_probability_and_label_per_review(trained_job, prepared, tmp_path):
     export = latest_export(trained_job)
     reviews = tmp_path / "reviews.txt"
-    reviews.write_text("Stale and awful, never again.\n\nDelicious, will buy again!\n😀👍 12345\n")
+    reviews.write_text("\ufeffStale and awful, never again.\n\nDelicious, will buy again!\n😀👍 12345\n")  # with a BOM
     result = run_module("trainer.predict", "--model", export, "--input", str(reviews), "Great value")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
@@ -37,6 +37,7 @@ def test_predict_cli_prints_probability_and_label_per_review(trained_job, prepar
         assert abs(float(got_probability) - probability) < 1e-4
         assert got_label == ("positive" if probability >= 0.5 else "negative")
     assert lines[4].startswith("-\tno_words\t😀👍 12345") and "not scored" in lines[4]
+    assert lines[2].split("\t")[2] == "Stale and awful, never again."  # the BOM is not part of the review
 
 
 def test_a_review_with_no_words_gets_no_score(trained_job):
@@ -49,6 +50,8 @@ def test_a_review_with_no_words_gets_no_score(trained_job):
 def test_predict_without_export_is_a_one_line_error(tmp_path):
     result = run_module("trainer.predict", "--model", str(tmp_path), "text")
     assert result.returncode == 2 and "holds no saved_model.pb" in result.stderr and "Traceback" not in result.stderr
+    result = run_module("trainer.predict", "--model", str(tmp_path / "nope"), "text")
+    assert result.stderr.strip().splitlines() == [f"predict: error: {tmp_path / 'nope'} does not exist"]
 
 
 def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):

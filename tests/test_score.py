@@ -64,3 +64,18 @@ def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):
     tf.saved_model.save(module, str(tmp_path / "m"), signatures={"serving_default": module.f})
     result = run_module("pipelines.score", "--model", str(tmp_path / "m"), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
     assert result.returncode == 2 and "not a trainer.task export" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", ["input_directory", "output_under_a_file", "batch_size_zero"])
+def test_bad_paths_and_options_are_one_line_errors(trained_job, tmp_path, case):
+    export = str(sorted((trained_job / "export").iterdir())[-1])
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    args = {"input_directory": ["--input", str(tmp_path), "--output", str(tmp_path / "s")],
+            "output_under_a_file": ["--input", str(FIXTURE_CSV), "--output", str(a_file / "s")],
+            "batch_size_zero": ["--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"), "--batch-size", "0"]}[case]
+    result = run_module("pipelines.score", "--model", export, *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()
+    assert len(last) == 1 and last[0].startswith("score: error: ")
+    assert {"input_directory": "is a directory", "output_under_a_file": "is a file", "batch_size_zero": "must be positive"}[case] in last[0]

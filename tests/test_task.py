@@ -333,3 +333,22 @@ def test_tuning_trials_write_under_their_own_directories(prepared, tmp_path, mon
         assert json.loads((job / "trials" / trial / "metrics.json").read_text())["epochs"] == 1
     reported = [json.loads(line) for line in (tmp_path / "hypertune" / "output.metrics").read_text().splitlines()]
     assert reported[-1]["trial"] == "2" and "val_accuracy" in reported[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "trainer: error: --epochs must be positive, got 0"),
+    (["--steps-per-epoch", "0"], "trainer: error: --steps-per-epoch must be positive, got 0"),
+    (["--batch-size", "0"], "trainer: error: --batch-size must be positive, got 0"),
+    (["--lerning-rate", "0.1"], "trainer: error: unknown option --lerning-rate (did you mean --learning-rate?)"),
+])
+def test_bad_options_are_one_line_errors(prepared, tmp_path, args, message):
+    result = run_module("trainer.task", "--data", str(prepared), "--job-dir", str(tmp_path / "job"), *args)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [message]
+    assert not (tmp_path / "job").exists()
+
+
+def test_a_job_dir_that_is_a_file_is_a_one_line_error(prepared, tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert task.main(["--data", str(prepared), "--job-dir", str(a_file), "--epochs", "1"]) == 2
+    assert "--job-dir" in capsys.readouterr().err and a_file.read_text() == "x"

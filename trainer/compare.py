@@ -2,7 +2,6 @@
 
     python -m trainer.compare JOB1 JOB2 ...   → Markdown on stdout
 """
-import argparse
 import os
 import sys
 
@@ -11,6 +10,7 @@ if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are 
 
     quiet_start()
 
+from pipelines import logs  # noqa: E402
 from trainer.artifacts import read_json  # noqa: E402
 
 COLUMNS = (
@@ -41,7 +41,7 @@ def comparison_table(job_dirs: list[str]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.compare", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="compare", prog="python -m trainer.compare", description=__doc__.split("\n")[0])
     parser.add_argument("jobs", nargs="+", help="trainer.task --job-dir folders")
     args = parser.parse_args(argv)
     try:

@@ -6,7 +6,6 @@
 A review that cleans to no words (emoji, digits or HTML only) gets no score:
 the line says so instead, as pipelines.score writes it to its rejected file.
 """
-import argparse
 import re
 import sys
 
@@ -24,12 +23,12 @@ UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 def input_lines(path: str) -> list[str]:
     """Non-blank lines of a UTF-8 file."""
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # a byte order mark is not part of the first review
         return [line.rstrip("\n") for line in handle if line.strip()]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="predict", prog="python -m trainer.predict", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="export directory (holds saved_model.pb)")
     parser.add_argument("--input", help="file with one review a line (UTF-8)")
     parser.add_argument("texts", nargs="*", help="reviews to score")

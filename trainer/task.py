@@ -33,7 +33,7 @@ import tensorflow_transform as tft  # noqa: I001
 import keras
 
 from pipelines import logs
-from pipelines.runtime import is_within
+from pipelines.runtime import is_within, output_problem
 from trainer import artifacts, data, evaluation, export, models, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
@@ -106,7 +106,7 @@ class UsageError(Exception):
 
 
 def parsed_config(argv=None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="trainer", prog="python -m trainer.task", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="output directory of pipelines.preprocess")
     parser.add_argument("--job-dir", required=True, help="where this job writes (local or gs://)")
     parser.add_argument("--model", choices=sorted(models.BUILDERS), default="lstm1")
@@ -128,9 +128,12 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    for name in ("epochs", "batch_size", "early_stopping_patience"):
-        if (getattr(config, name) or 1) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
+    for name in ("epochs", "batch_size", "steps_per_epoch", "early_stopping_patience"):
+        value = getattr(config, name)
+        if value is not None and value < 1:  # the last two are optional
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if not 0 < config.learning_rate < 1:
+        parser.error(f"--learning-rate must be between 0 and 1, got {config.learning_rate}")
     return config
 
 
@@ -154,6 +157,9 @@ def job_paths(job_dir: str) -> JobPaths:
 
 def prepared_job_dir(config: TrainConfig) -> None:
     """A finished run is kept unless --overwrite; an unfinished one is resumed."""
+    problem = output_problem(config.job_dir, "--job-dir")
+    if problem:
+        raise UsageError(problem)
     if tf.io.gfile.exists(os.path.join(config.job_dir, "metrics.json")):
         if not config.overwrite:
             raise UsageError(f"{config.job_dir} already holds a finished run; pass --overwrite to replace it")
