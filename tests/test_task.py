@@ -287,6 +287,9 @@ def test_killed_run_resumes_at_the_interrupted_epoch(prepared, tmp_path):
     assert len({e["pid"] for e in history[: len(done)]}) == 1 and history[0]["pid"] != history[-1]["pid"]
     assert history[len(done)]["pid"] == history[-1]["pid"]  # epochs after the kill ran in the second process
     assert (job / "metrics.json").exists() and not list((job / "checkpoints").glob("backup*"))
+    # The best epoch is the lowest validation loss over both processes' epochs, not only the second's.
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["best_epoch"] == metrics["evaluated_epoch"] == lowest_val_loss_epoch(job)
 
 
 def free_ports(count: int) -> list[int]:
@@ -316,6 +319,7 @@ def test_two_workers_on_localhost_train_and_only_the_chief_exports(prepared, tmp
     assert "with 2 replicas" in outputs[0][1]
     metrics = json.loads((job / "metrics.json").read_text())
     assert metrics["replicas"] == 2 and metrics["epochs"] == 2
+    assert metrics["best_epoch"] == metrics["evaluated_epoch"] == lowest_val_loss_epoch(job)
     assert metrics["bucket_by_length"] == (batching == "--bucket-by-length")
     assert len(list((job / "export").iterdir())) == 1
     assert not list(job.glob(".scratch-*"))  # the non-chief's scratch folder is removed
