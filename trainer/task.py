@@ -259,8 +259,8 @@ def train(config: TrainConfig) -> dict:
     with strategy.scope():
         model = fit_ready(models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate), strategy)
     LOG.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
-                 model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
-                 "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
+             model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
+             "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
     done_epochs = resumed_epoch(paths.backup)
     if done_epochs:
         LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
