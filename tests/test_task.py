@@ -231,9 +231,9 @@ def test_tfrecords_not_matching_the_feature_spec_are_a_one_line_error(prepared, 
 def test_a_damaged_tfrecord_file_is_a_one_line_error_naming_it(prepared, tmp_path, damage):
     copy = tmp_path / "copy"
     shutil.copytree(prepared, copy)
-    victim = sorted((copy / "train").glob("*.tfrecord.gz"))[-1]  # not the first file: the pre-check passes
+    victim = sorted((copy / "train").glob("*.tfrecord.gz"))[-1]  # not the first file: the first batch still parses
     data_bytes = bytearray(victim.read_bytes())
-    if damage == "truncated":
+    if damage == "truncated":  # a cut at a record boundary is read by TensorFlow without an error: counted instead
         data_bytes = data_bytes[: len(data_bytes) // 2]
     else:
         data_bytes[len(data_bytes) // 2: len(data_bytes) // 2 + 64] = b"\x00" * 64
@@ -242,7 +242,25 @@ def test_a_damaged_tfrecord_file_is_a_one_line_error_naming_it(prepared, tmp_pat
                         "--steps-per-epoch", "2", "--batch-size", "32")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"trainer: error: {victim} is damaged (") and last.endswith("rerun pipelines.preprocess")
+    assert last.startswith("trainer: error: ") and f"{victim} is damaged" in last and last.endswith("rerun pipelines.preprocess")
+
+
+def test_a_shard_cut_at_a_record_boundary_is_found_by_counting(prepared, tmp_path):
+    """TensorFlow reads such a file without an error; only the count tells."""
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared, copy)
+    victim = sorted((copy / "val").glob("*.tfrecord.gz"))[-1]
+    records = list(tf.data.TFRecordDataset(str(victim), compression_type="GZIP").as_numpy_iterator())
+    with tf.io.TFRecordWriter(str(victim), options="GZIP") as writer:  # a whole file, one record short
+        for record in records[:-1]:
+            writer.write(record)
+    spec = data.data_spec(str(copy))
+    assert data.record_count_problem(spec) == (
+        f"val holds {spec.examples['val'] - 1:,} records where report.json says {spec.examples['val']:,}: "
+        "a file is missing or was replaced; rerun pipelines.preprocess")
+    cut = bytearray(victim.read_bytes())[:-12]  # and now cut short: the gzip stream says which file
+    victim.write_bytes(bytes(cut))
+    assert f"{victim} is damaged" in (data.record_count_problem(spec) or "")
 
 
 def test_vertex_ai_variables_choose_the_output_folders(monkeypatch):

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipelines.sink import SUFFIX as TFRECORD_SUFFIX
+from pipelines.sources import StreamDamage, decompressed_chunks
 from pipelines.split import SPLITS
 from pipelines.transform import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
 from trainer.artifacts import read_json
@@ -62,6 +63,38 @@ def with_counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset:
     few seconds for the validation split) tells it."""
     count = int(batches.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
     return batches.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def first_cut_gzip(paths: list[str]) -> str | None:
+    """The first file whose gzip stream stops before its end or does not inflate.
+    TensorFlow reads a GZIP TFRecord file that was cut at a record boundary
+    without an error: its records are simply fewer."""
+    for path in paths:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            try:
+                for _ in decompressed_chunks(handle):
+                    pass
+            except StreamDamage:
+                return path
+    return None
+
+
+def record_count_problem(spec: DataSpec) -> str | None:
+    """Counts every split's records (one read without parsing: seconds at full
+    size) against report.json, so a shard that was cut or removed is found
+    before training rather than trained around."""
+    for split in SPLITS:
+        records = tf.data.TFRecordDataset(spec.files(split), compression_type="GZIP")
+        try:
+            count = int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+            count = None  # cut inside a record: TensorFlow does notice that one
+        if count != spec.examples[split]:
+            cut = first_cut_gzip(spec.files(split))
+            where = f"{cut} is damaged" if cut else "a file is missing or was replaced"
+            found = "does not read to its end" if count is None else f"holds {count:,} records"
+            return f"{split} {found} where report.json says {spec.examples[split]:,}: {where}; rerun pipelines.preprocess"
+    return None
 
 
 def first_damaged_file(spec: DataSpec) -> tuple[str, str] | None:

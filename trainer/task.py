@@ -174,13 +174,18 @@ READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError)
 
 
 def checked_records(spec: data.DataSpec) -> None:
-    """Parses one batch of every split now, so a mismatched file is a clear error, not a crash mid-fit."""
+    """Parses one batch of every split and counts every split's records now, so
+    a mismatched or damaged file is a clear error, not a crash (or a silently
+    smaller split) mid-fit."""
     for split in data.SPLITS:
         try:
             next(iter(data.dataset(spec, split, 2)))
         except READ_ERRORS as error:
             first_line = str(error).strip().splitlines()[0][:200]
             raise data.DataError(f"{split} TFRecords do not match the transformed feature spec: {first_line}") from None
+    problem = data.record_count_problem(spec)
+    if problem:
+        raise data.DataError(problem)
 
 
 @contextlib.contextmanager
