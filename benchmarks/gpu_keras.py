@@ -160,6 +160,7 @@ def timed_run(config: BenchConfig, lengths: np.ndarray, name: str, bucketed: boo
 
 
 def auc_of(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mann-Whitney AUC (no ties in float scores); trainer.evaluation has one too, but it imports TensorFlow."""
     order = np.argsort(scores, kind="mergesort")
     ranks = np.empty(len(scores))
     ranks[order] = np.arange(1, len(scores) + 1)

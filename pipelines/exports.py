@@ -10,6 +10,8 @@ import tensorflow as tf
 
 SIGNATURE = "serving_default"
 TEXT = "text"
+# Why a review gets no score: it cleans to no words (trainer.predict and pipelines.score say so alike).
+NO_WORDS = "no_words"
 
 
 class ExportError(Exception):

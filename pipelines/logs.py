@@ -9,7 +9,7 @@ Three kinds of noise, three remedies:
   known lines and forwards everything else, our errors included.
 - Python loggers of Beam, TensorFlow and absl log at INFO: the root logger is
   set to WARNING, our own packages' loggers to INFO.
-- Known-harmless Python warnings and WARNING lines are filtered by pattern.
+- Known-harmless WARNING lines are filtered by pattern.
 Warnings that reveal a bug (retracing, "input ran out of data") are fixed
 where they arise, not listed here.
 """
@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import threading
-import warnings
 
 OURS = ("pipelines", "trainer", "deploy", "__main__")  # our modules log to logging.getLogger(__name__)
 # C++ lines a CPU run prints at every start; nothing a user can act on.
@@ -32,11 +31,8 @@ HARMLESS_NATIVE = re.compile(
     rb"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered"
     rb"|No semi_persistent_directory found"  # Beam's worker processes, run locally
 )
-# Python-side WARNING lines of the same kind (Beam on a machine without the resource module, ...).
-HARMLESS_LOGS = re.compile(
-    r"Resource module is not available|Tensorflow version .* is not compatible with"
-    r"|min_shards undef|Discarding unparseable args"
-)
+# Python-side WARNING lines of the same kind: Beam on a machine without the resource module.
+HARMLESS_LOGS = re.compile(r"Resource module is not available")
 
 _pump: threading.Thread | None = None
 _saved_stderr: int | None = None
@@ -88,6 +84,9 @@ class _HarmlessFilter(logging.Filter):
         return not HARMLESS_LOGS.search(record.getMessage())
 
 
+_HARMLESS = _HarmlessFilter()
+
+
 def configure(verbose: bool = False) -> None:
     """Logging for a CLI: ours at INFO, libraries at WARNING (all at INFO with --verbose)."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")  # no-op where handlers exist (pytest)
@@ -96,10 +95,9 @@ def configure(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     if not verbose:
         for handler in logging.getLogger().handlers:
-            handler.addFilter(_HarmlessFilter())
+            handler.addFilter(_HARMLESS)  # one instance: adding it again is a no-op
         for name in ("tensorflow", "absl", "apache_beam", "tfx_bsl", "tensorflow_transform"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        warnings.filterwarnings("ignore", message=".*is deprecated.*", category=DeprecationWarning)
 
 
 def quiet_start(argv: list[str] | None = None) -> bool:

@@ -27,13 +27,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import logs
-from pipelines.exports import ExportError, loaded_signature, scored
+from pipelines.exports import NO_WORDS, ExportError, loaded_signature, scored
 from pipelines.runtime import beam_args_or_exit, input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
 
 CSV_HEADER = "Id,probability,label"
-NO_WORDS = "no_words"
 
 
 @dataclasses.dataclass(frozen=True)

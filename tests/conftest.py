@@ -23,6 +23,11 @@ FIXTURE_KEPT = 25 - 5 - 1 - 1 - 1
 TINY_VOCAB, TINY_LENGTH = 600, 48
 
 
+def latest_export(job: pathlib.Path) -> str:
+    """The newest export/<version>/ of a finished job (TF Serving's choice too)."""
+    return str(max((job / "export").iterdir(), key=lambda p: int(p.name)))
+
+
 def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs `python -m module` as a user would, from the repository root."""
     return subprocess.run(

@@ -4,11 +4,11 @@ import tensorflow as tf
 
 from deploy import serving
 from deploy.serving.__main__ import main as serving_main
+from tests.conftest import latest_export
 
 
 def test_request_example_matches_the_exports_signature(trained_job):
-    export = sorted((trained_job / "export").iterdir())[-1]
-    loaded = tf.saved_model.load(str(export))
+    loaded = tf.saved_model.load(latest_export(trained_job))
     signature = loaded.signatures[serving.REQUEST["signature_name"]]
     _, inputs = signature.structured_input_signature
     assert set(inputs) == {key for instance in serving.REQUEST["instances"] for key in instance} == {"text"}

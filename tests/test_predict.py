@@ -5,12 +5,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tests.conftest import REPO, run_module
+from tests.conftest import REPO, latest_export, run_module
 from trainer import data, models, predict
-
-
-def latest_export(job) -> str:
-    return str(sorted((job / "export").iterdir())[-1])
 
 
 def keras_probabilities(job, prepared, export, texts) -> np.ndarray:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipelines import score
-from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, run_module
+from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, latest_export, run_module
 from trainer import predict
 
 
@@ -13,7 +13,7 @@ from trainer import predict
 # equal probabilities mean a review's score does not depend on its batch mates.
 @pytest.mark.parametrize("output_format, batch_size", [("csv", 1), ("jsonl", 7)])
 def test_scores_match_trainer_predict_and_rejections_are_kept(trained_job, tmp_path, output_format, batch_size):
-    export = str(sorted((trained_job / "export").iterdir())[-1])
+    export = latest_export(trained_job)
     prefix = tmp_path / "scores"
     assert score.main(["--model", export, "--input", str(FIXTURE_CSV), "--output", str(prefix), "--format", output_format,
                        "--batch-size", str(batch_size)]) == 0
@@ -47,7 +47,7 @@ def test_reviews_with_no_words_are_rejected_with_a_reason_not_scored(trained_job
     path = tmp_path / "in.csv"
     with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         csv.writer(handle, lineterminator="\n").writerows(rows)
-    export = str(sorted((trained_job / "export").iterdir())[-1])
+    export = latest_export(trained_job)
     assert score.main(["--model", export, "--input", str(path), "--output", str(tmp_path / "s")]) == 0
     scored = pd.concat(pd.read_csv(f) for f in sorted(tmp_path.glob("s-0*.csv")))
     rejected = [json.loads(line) for f in tmp_path.glob("s-rejected-*.jsonl") for line in f.read_text().splitlines()]
@@ -68,7 +68,7 @@ def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):
 
 @pytest.mark.parametrize("case", ["input_directory", "output_under_a_file", "batch_size_zero"])
 def test_bad_paths_and_options_are_one_line_errors(trained_job, tmp_path, case):
-    export = str(sorted((trained_job / "export").iterdir())[-1])
+    export = latest_export(trained_job)
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     args = {"input_directory": ["--input", str(tmp_path), "--output", str(tmp_path / "s")],

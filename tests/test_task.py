@@ -15,13 +15,9 @@ import pytest
 import tensorflow as tf
 
 from pipelines.transform import TOKENS
-from tests.conftest import REPO, run_module, scored_alone_and_among_long_reviews
+from tests.conftest import REPO, latest_export, run_module, scored_alone_and_among_long_reviews
 from trainer import data, models, predict, task
 from trainer.distribution import worker_shard
-
-
-def latest_export(job) -> str:
-    return sorted(str(p) for p in (job / "export").iterdir())[-1]
 
 
 def test_job_leaves_history_metrics_plot_logs_and_checkpoints(trained_job, prepared):

@@ -56,13 +56,17 @@ def data_spec(data_dir: str) -> DataSpec:
     return spec
 
 
+def count_of(elements: tf.data.Dataset) -> int:
+    """Elements of a finite dataset, by one pass."""
+    return int(elements.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
 def with_counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset:
     """The dataset with its number of batches declared, counted by one pass. Keras
     cannot know how many length-bucketed batches a finite split makes, and warns
     "input ran out of data" at the end of the first validation; the count (a
     few seconds for the validation split) tells it."""
-    count = int(batches.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-    return batches.apply(tf.data.experimental.assert_cardinality(count))
+    return batches.apply(tf.data.experimental.assert_cardinality(count_of(batches)))
 
 
 def first_cut_gzip(paths: list[str]) -> str | None:
@@ -86,7 +90,7 @@ def record_count_problem(spec: DataSpec) -> str | None:
     for split in SPLITS:
         records = tf.data.TFRecordDataset(spec.files(split), compression_type="GZIP")
         try:
-            count = int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+            count = count_of(records)
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
             count = None  # cut inside a record: TensorFlow does notice that one
         if count != spec.examples[split]:

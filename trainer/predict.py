@@ -15,9 +15,8 @@ if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are 
     quiet_start()
 
 from pipelines import logs  # noqa: E402
-from pipelines.exports import ExportError, loaded_signature, scored  # noqa: E402
+from pipelines.exports import NO_WORDS, ExportError, loaded_signature, scored  # noqa: E402
 
-NO_WORDS = "no_words"
 UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
