@@ -18,6 +18,8 @@ RUNTIME = [
     "tensorboard==2.21.0",
     "numpy>=1.26,<3",
     "matplotlib>=3.8,<4",
+    # Test metrics (F1 per class) and the reference TF-IDF baseline in benchmarks/.
+    "scikit-learn==1.9.1",
 ]
 
 EXTRAS = {

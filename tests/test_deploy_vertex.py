@@ -2,7 +2,7 @@ import json
 
 from deploy import vertex
 from deploy.vertex.__main__ import main as vertex_main
-from trainer import task
+from trainer import models, task
 
 JOB = vertex.TrainingJob(project="p", region="us-central1", image="us-docker.pkg.dev/p/r/trainer:1", data="gs://b/prep",
                          job_dir="gs://b/jobs/1", model="lstm2", workers=3, gpus_per_worker=2,
@@ -37,10 +37,20 @@ def test_tuning_job_parameters_are_trainer_flags_and_the_metric_is_reported():
     assert spec["metric_spec"] == {"val_accuracy": "maximize"}
     args = spec["trial_job"]["worker_pool_specs"][0]["container_spec"]["args"]
     assert "--model" not in args  # the tuner chooses it
-    for name, parameter in spec["parameter_spec"].items():
-        value = parameter.get("values", [parameter.get("min")])[0]
+    parameters = {**spec["parameter_spec"], **spec["parameter_spec"]["model"]["conditional"]}
+    for name, parameter in parameters.items():
+        value = parameter.get("values", [parameter.get("min")])[-1]
         config = task.parsed_config([*args, f"--{name}={value}"])  # Vertex appends --name=value
         assert str(getattr(config, name.replace("-", "_"))) == str(value)
+    assert spec["parameter_spec"]["model"]["values"] == sorted(models.BUILDERS)
+
+
+def test_the_learning_rate_is_tuned_only_for_models_trained_with_adam():
+    learning_rate = vertex.tuning_job_spec(JOB)["parameter_spec"]["model"]["conditional"]["learning-rate"]
+    assert learning_rate["parent_values"] == ["bilstm", "fasttext", "lstm1", "lstm2"]
+    sdk = vertex._sdk_parameter_spec(vertex.PARAMETER_SPECS["model"])
+    assert list(sdk.conditional_parameter_spec) == ["learning-rate"]
+    assert list(sdk.conditional_parameter_spec["learning-rate"].parent_values) == learning_rate["parent_values"]
 
 
 def test_bad_worker_count_is_a_one_line_error(capsys):

@@ -12,9 +12,54 @@ VOCAB = 50
 tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
 
 
-@pytest.mark.parametrize("name, params", [("lstm1", 693_301), ("lstm2", 710_257)])
-def test_notebook_parameter_counts_at_20k_vocabulary(name, params):
+@pytest.mark.parametrize("name, params", [
+    ("lstm1", 693_301), ("lstm2", 710_257),  # the notebook's
+    ("bilstm", 20000 * 32 + 2 * 4 * (64 * (32 + 64) + 64) + 129),
+    ("fasttext", (20000 + models.FASTTEXT_BUCKETS) * 16 + 17),
+    ("tfidf", 2 * (20000 + models.TFIDF_BUCKETS) + 1),  # coefficients, idf (not trained), bias
+])
+def test_parameter_counts_at_20k_vocabulary(name, params):
     assert models.BUILDERS[name](20000).count_params() == params
+
+
+def test_ngram_ids_are_words_and_bigrams_of_adjacent_words_never_spanning_padding():
+    tokens = np.array([[0, 0, 3, 4, 3, 4], [0, 0, 0, 0, 0, 5], [0, 0, 0, 0, 0, 0]], np.int64)
+    features = np.asarray(models.NgramIds(10, 7)(tokens))
+    bigram = lambda a, b: 10 + (a * 10 + b) % 7  # noqa: E731
+    assert features.shape == (3, 12)
+    assert sorted(features[0][features[0] > 0]) == sorted([3, 4, 3, 4, bigram(3, 4), bigram(4, 3), bigram(3, 4)])
+    assert sorted(features[1][features[1] > 0]) == [5] and not features[2].any()
+
+
+def test_document_frequency_counts_a_feature_once_per_review():
+    features = np.array([[0, 2, 2, 5], [5, 5, 0, 0], [1, 2, 3, 0]])
+    np.testing.assert_array_equal(models.document_frequencies(features, 7), [0, 1, 2, 1, 0, 2, 0])
+
+
+def test_tfidf_logit_is_a_logistic_regression_on_scikit_learns_tfidf_vector():
+    """The same idf, sublinear tf, min_df=2 and L2 normalisation as
+    TfidfVectorizer, fed the model's own feature ids as the "words"."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rng = np.random.default_rng(11)
+    train = [front_padded(rng.integers(1, 12, size=n), 40) for n in rng.integers(1, 40, size=60)]
+    test = [front_padded(rng.integers(1, 12, size=n), 40) for n in (1, 3, 17, 40, 0)]
+    test[1][-3:] = [4, 4, 4]  # one word three times: sublinear tf
+    model = models.build_tfidf(12)
+    ngrams, tfidf = model.get_layer("ngrams"), model.get_layer("tfidf_logit")
+    models.adapted(model, [np.stack(train[:25]), np.stack(train[25:])])
+    coefficients = rng.normal(size=ngrams.feature_count).astype("float32")
+    tfidf.coefficients.assign(coefficients)
+    tfidf.bias.assign(0.3)
+
+    as_words = lambda batch: [[str(f) for f in row if f] for row in np.asarray(ngrams(np.stack(batch)))]  # noqa: E731
+    vectorizer = TfidfVectorizer(analyzer=lambda words: words, sublinear_tf=True, min_df=2)
+    vectorizer.fit(as_words(train))
+    weights = np.array([coefficients[int(word)] for word in vectorizer.get_feature_names_out()])
+    expected = vectorizer.transform(as_words(test)) @ weights + 0.3
+    logits = np.asarray(tfidf(ngrams(np.stack(test)))).reshape(-1)
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    assert logits[-1] == pytest.approx(0.3)  # no words: the bias alone
 
 
 def front_padded(words: np.ndarray, width: int) -> np.ndarray:
@@ -68,21 +113,38 @@ def test_padding_moves_to_the_end_with_a_right_padded_mask():
     np.testing.assert_array_equal(np.asarray(mask), [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
 
 
-@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def lstm_layers(model: keras.Model) -> list:
+    """The model's LSTMs, those inside a Bidirectional wrapper too."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found += [layer.forward_layer, layer.backward_layer]
+        elif isinstance(layer, keras.layers.LSTM):
+            found.append(layer)
+    return found
+
+
+RECURRENT = sorted(name for name, build in models.BUILDERS.items() if lstm_layers(build(VOCAB)))
+
+
+def test_the_recurrent_models_are_the_three_lstms():
+    assert RECURRENT == ["bilstm", "lstm1", "lstm2"]
+
+
+@pytest.mark.parametrize("name", RECURRENT)
 def test_every_lstm_receives_a_cudnn_eligible_mask(name, monkeypatch):
     """cuDNN takes a masked LSTM only if the mask is right-padded with no empty
     row (Keras' own checks, used here on CPU); record what each LSTM is given."""
     model = models.BUILDERS[name](VOCAB)
     received = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.LSTM):
-            def recording(sequences, initial_state, mask, training=False, _inner=layer.inner_loop):
-                received.append(mask)
-                return _inner(sequences, initial_state, mask, training=training)
-            monkeypatch.setattr(layer, "inner_loop", recording)
+    for layer in lstm_layers(model):
+        def recording(sequences, initial_state, mask, training=False, _inner=layer.inner_loop):
+            received.append(mask)
+            return _inner(sequences, initial_state, mask, training=training)
+        monkeypatch.setattr(layer, "inner_loop", recording)
     batch = np.stack([front_padded(r, 30) for r in random_reviews(5, [3, 30, 0, 12])])
     model(batch)  # eager, so the masks are concrete
-    assert len(received) == sum(isinstance(layer, keras.layers.LSTM) for layer in model.layers) >= 1
+    assert len(received) == len(lstm_layers(model)) >= 1
     for mask in received:
         assert mask is not None
         assert bool(tf_rnn._is_sequence_right_padded(mask)) and not bool(tf_rnn._has_fully_masked_sequence(mask))

@@ -54,9 +54,23 @@ def bucketed_job(tmp_path_factory, prepared):
     return job
 
 
-@pytest.fixture(params=["fixed", "bucketed"])
-def any_job(request, trained_job, bucketed_job):
-    return {"fixed": trained_job, "bucketed": bucketed_job}[request.param]
+NEW_MODELS = ("bilstm", "fasttext", "tfidf")
+
+
+@pytest.fixture(scope="module")
+def new_model_jobs(tmp_path_factory, prepared) -> dict:
+    """Each model beyond the notebook's, trained briefly with its own recipe."""
+    jobs = {}
+    for name in NEW_MODELS:
+        jobs[name] = tmp_path_factory.mktemp(name) / name
+        assert task.main(["--data", str(prepared), "--job-dir", str(jobs[name]), "--model", name, "--epochs", "2",
+                          "--batch-size", "64", "--steps-per-epoch", "6"]) == 0
+    return jobs
+
+
+@pytest.fixture(params=["fixed", "bucketed", *NEW_MODELS])
+def any_job(request, trained_job, bucketed_job, new_model_jobs):
+    return {"fixed": trained_job, "bucketed": bucketed_job, **new_model_jobs}[request.param]
 
 
 def test_export_on_raw_text_equals_the_evaluated_model_on_stored_tokens(any_job, prepared, synthetic_csv):
@@ -64,7 +78,7 @@ def test_export_on_raw_text_equals_the_evaluated_model_on_stored_tokens(any_job,
     assert metrics["best_epoch"] == lowest_val_loss_epoch(any_job) == metrics["evaluated_epoch"]
     spec = data.data_spec(str(prepared))
     tokens, _, ids = next(iter(data.dataset(spec, "test", 64, with_ids=True)))
-    model = models.BUILDERS["lstm1"](spec.vocab_size)
+    model = models.BUILDERS[metrics["model"]](spec.vocab_size)
     model.load_weights(evaluated_weights(any_job))
     expected = model.predict(tokens, verbose=0).reshape(-1)
 
@@ -99,6 +113,75 @@ def test_a_review_scores_the_same_alone_and_among_long_reviews(any_job, syntheti
     np.testing.assert_allclose(among_long, alone, atol=1e-5, rtol=0)
     np.testing.assert_allclose(reversed_request, alone, atol=1e-5, rtol=0)
     assert np.ptp(alone) > 1e-3  # the reviews do get different scores
+
+
+@pytest.mark.parametrize("name", NEW_MODELS)
+def test_each_new_model_records_its_recipe_and_layers_and_predict_and_score_agree(new_model_jobs, name, synthetic_csv, tmp_path):
+    job = new_model_jobs[name]
+    metrics = json.loads((job / "metrics.json").read_text())
+    recipe = models.RECIPES[name]
+    assert (metrics["model"], metrics["learning_rate"], metrics["optimizer"]) == (name, recipe.learning_rate, recipe.optimizer)
+    assert metrics["early_stopping_patience"] == recipe.early_stopping_patience
+    assert {"params", "seconds_per_epoch", "examples_per_second", "test_f1_negative", "test_macro_f1"} <= set(metrics)
+    assert {"bilstm": "Bidirectional(LSTM(64))", "fasttext": "mean of Embedding(", "tfidf": "TF-IDF (train idf"}[name] in metrics["architecture"]
+    export_dir = latest_export(job)
+    reviews = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False).head(20)
+    texts = reviews["Text"].tolist()
+    served = tf.saved_model.load(export_dir).signatures["serving_default"](text=tf.constant(texts))["probability"].numpy()
+    np.testing.assert_allclose([p for p, _ in predict.scored(predict.loaded_signature(export_dir), texts)], served, atol=1e-6)
+    reviews.to_csv(tmp_path / "in.csv", index=False)
+    assert run_module("pipelines.score", "--model", export_dir, "--input", str(tmp_path / "in.csv"),
+                      "--output", str(tmp_path / "s")).returncode == 0
+    scored = pd.concat(pd.read_csv(f, dtype={"Id": str}) for f in tmp_path.glob("s-0*.csv")).set_index("Id")
+    np.testing.assert_allclose(scored.loc[reviews["Id"], "probability"], served, atol=1e-5)
+
+
+def features_of(tokens: np.ndarray, vocab_size: int, buckets: int) -> set:
+    """A review's n-gram feature ids, written out plainly (no keras.ops)."""
+    words = [int(t) for t in tokens if t != 0]
+    return set(words) | {vocab_size + (a * vocab_size + b) % buckets for a, b in zip(words, words[1:])}
+
+
+def test_tfidf_idf_is_the_train_splits_document_frequency_counted_independently(new_model_jobs, prepared):
+    spec = data.data_spec(str(prepared))
+    model = models.BUILDERS["tfidf"](spec.vocab_size)
+    model.load_weights(evaluated_weights(new_model_jobs["tfidf"]))
+    frequency, documents = {}, 0
+    for tokens, _ in data.dataset(spec, "train", 256):
+        for row in tokens.numpy():
+            documents += 1
+            for feature in features_of(row, spec.vocab_size, models.TFIDF_BUCKETS):
+                frequency[feature] = frequency.get(feature, 0) + 1
+    assert documents == spec.examples["train"]
+    idf = np.asarray(model.get_layer("tfidf_logit").idf)
+    kept = {f: df for f, df in frequency.items() if df >= 2}
+    assert np.count_nonzero(idf) == len(kept) > 100
+    for feature, df in list(kept.items())[:500]:
+        assert abs(idf[feature] - (np.log((1 + documents) / (1 + df)) + 1)) < 1e-5
+
+
+def test_tfidf_serving_uses_the_train_statistics(new_model_jobs, prepared, tmp_path):
+    """Changing nothing but the idf changes the served scores; the job's own idf reproduces them."""
+    from trainer import export
+    import tensorflow_transform as tft
+
+    job = new_model_jobs["tfidf"]
+    texts = tf.constant(["Delicious, fresh and cheap: will buy again.", "Stale, bland and a waste of money.",
+                         "The box was smaller than expected but my dog loves it."])
+    served = tf.saved_model.load(latest_export(job)).signatures["serving_default"](text=texts)["probability"].numpy()
+    spec = data.data_spec(str(prepared))
+    model = models.BUILDERS["tfidf"](spec.vocab_size)
+    model.load_weights(evaluated_weights(job))
+    idf = model.get_layer("tfidf_logit").idf
+
+    def exported_scores(name):
+        export_dir = export.export_model(model, tft.TFTransformOutput(str(prepared)), str(tmp_path / name))
+        return tf.saved_model.load(export_dir).signatures["serving_default"](text=texts)["probability"].numpy()
+
+    np.testing.assert_allclose(exported_scores("same"), served, atol=1e-6)
+    idf.assign(np.where(np.asarray(idf) > 0, 1.0, 0.0).astype("float32"))  # every kept feature weighs the same
+    logit = lambda p: np.log(p.astype(np.float64) / (1 - p.astype(np.float64)))  # noqa: E731 (scores may be near 1)
+    assert np.max(np.abs(logit(exported_scores("flat_idf")) - logit(served))) > 0.01
 
 
 def test_bucketed_export_takes_raw_text_of_any_length(bucketed_job):

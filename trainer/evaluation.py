@@ -5,6 +5,7 @@ is the number people quote, so it is computed exactly from every prediction.
 """
 import numpy as np
 import tensorflow as tf
+from sklearn.metrics import f1_score
 
 from trainer.export import THRESHOLD
 
@@ -35,6 +36,9 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix: str = 
         f"{prefix}auc": auc_of(labels, probabilities),
         f"{prefix}precision": true_pos / max(int(predicted.sum()), 1),
         f"{prefix}recall": true_pos / max(int(labels.sum()), 1),
+        # Accuracy mostly reflects the 84/16 class balance; these do not.
+        f"{prefix}f1_negative": float(f1_score(labels, predicted, pos_label=0, zero_division=0.0)),
+        f"{prefix}macro_f1": float(f1_score(labels, predicted, average="macro", labels=[0, 1], zero_division=0.0)),
         f"{prefix}examples": int(len(labels)),
     }
 

@@ -1,6 +1,6 @@
-"""Train the notebook's LSTM on the preprocessing output and export it.
+"""Train a sentiment model on the preprocessing output and export it.
 
-    python -m trainer.task --data DIR --job-dir JOB [--model lstm1|lstm2] [--epochs 10] ...
+    python -m trainer.task --data DIR --job-dir JOB [--model lstm1|lstm2|bilstm|fasttext|tfidf] [--epochs 10] ...
 
 JOB (local or gs://) receives history.json, metrics.json, loss.png, logs/
 (TensorBoard), checkpoints/ (best validation loss, and the backup an
@@ -46,9 +46,9 @@ class TrainConfig:
     data: str
     job_dir: str
     model: str = "lstm1"
-    epochs: int = 10
+    epochs: int | None = None  # None: the model's recipe (10 for the notebook's LSTMs)
     batch_size: int = 2048  # global, across all replicas
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # None: the model's recipe (models.RECIPES)
     seed: int = 7
     strategy: str = "auto"
     steps_per_epoch: int | None = None  # default: one pass over train
@@ -59,7 +59,7 @@ class TrainConfig:
     # The epoch with the lowest validation loss is evaluated and exported; the
     # notebook evaluated the last one (its validation loss was lowest at epoch 4 of 10).
     restore_best_weights: bool = True
-    early_stopping_patience: int | None = None
+    early_stopping_patience: int | None = None  # None: the model's recipe; 0: off
     verbose: bool = False
     overwrite: bool = False
 
@@ -110,9 +110,10 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--data", required=True, help="output directory of pipelines.preprocess")
     parser.add_argument("--job-dir", required=True, help="where this job writes (local or gs://)")
     parser.add_argument("--model", choices=sorted(models.BUILDERS), default="lstm1")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the model's, 10 for the notebook's LSTMs")
     parser.add_argument("--batch-size", type=int, default=2048, help="global batch size")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="the optimizer's step size (default: the model's, Adam's 0.001 for the notebook's LSTMs)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"), default="auto")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
@@ -123,18 +124,30 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--restore-best-weights", action=argparse.BooleanOptionalAction, default=True,
                         help="evaluate and export the epoch with the lowest validation loss (--no-...: the last epoch)")
     parser.add_argument("--early-stopping-patience", type=int, default=None, metavar="N",
-                        help="stop after N epochs without a lower validation loss (default: off)")
+                        help="stop after N epochs without a lower validation loss; 0: never "
+                             "(default: the model's, never for lstm1/lstm2)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    for name in ("epochs", "batch_size", "steps_per_epoch", "early_stopping_patience"):
+    for name in ("epochs", "batch_size", "steps_per_epoch"):
         value = getattr(config, name)
-        if value is not None and value < 1:  # the last two are optional
+        if value is not None and value < 1:  # the last one is optional
             parser.error(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if not 0 < config.learning_rate < 1:
-        parser.error(f"--learning-rate must be between 0 and 1, got {config.learning_rate}")
-    return config
+    if config.early_stopping_patience is not None and config.early_stopping_patience < 0:
+        parser.error(f"--early-stopping-patience must be 0 (never) or positive, got {config.early_stopping_patience}")
+    if config.learning_rate is not None and not 0 < config.learning_rate < 100:
+        parser.error(f"--learning-rate must be between 0 and 100, got {config.learning_rate}")
+    return with_recipe(config)
+
+
+def with_recipe(config: TrainConfig) -> TrainConfig:
+    """The model's defaults where the command line left a choice open."""
+    recipe = models.RECIPES[config.model]
+    patience = recipe.early_stopping_patience if config.early_stopping_patience is None else config.early_stopping_patience
+    return dataclasses.replace(config, epochs=config.epochs or recipe.epochs,
+                               learning_rate=config.learning_rate or recipe.learning_rate,
+                               early_stopping_patience=patience or None)
 
 
 def job_paths(job_dir: str) -> JobPaths:
@@ -232,15 +245,36 @@ def dtype_policy(mixed_precision: bool) -> str:
 
 
 def architecture(model: keras.Model) -> str:
+    """The layers that hold weights or shape the features, as the README writes them."""
     parts = []
     for layer in model.layers[1:]:
         if isinstance(layer, keras.layers.Embedding):
             parts.append(f"Embedding({layer.input_dim}, {layer.output_dim})")
+        elif isinstance(layer, keras.layers.Bidirectional):
+            parts.append(f"Bidirectional(LSTM({layer.forward_layer.units}))")
         elif isinstance(layer, keras.layers.LSTM):
             parts.append(f"LSTM({layer.units})")
+        elif isinstance(layer, models.NgramIds):
+            parts.append(f"words + bigrams hashed to {layer.buckets:,}")
+        elif isinstance(layer, models.MeanEmbedding):
+            parts.append(f"mean of Embedding({layer.feature_count}, {layer.dim})")
+        elif isinstance(layer, models.TfidfLogit):
+            parts.append(f"TF-IDF (train idf, min_df {layer.min_df}) → logistic({layer.feature_count})")
         elif isinstance(layer, keras.layers.Dense):
             parts.append(f"Dense({layer.units}, {layer.activation.__name__})")
     return " → ".join(parts)
+
+
+def idf_adapted(model: keras.Model, spec: data.DataSpec, batch_size: int) -> keras.Model:
+    """A tfidf model's document frequencies, counted over the whole train split
+    (every worker counts them all, so the replicas agree)."""
+    if not any(isinstance(layer, models.TfidfLogit) for layer in model.layers):
+        return model
+    started = time.perf_counter()
+    model = models.adapted(model, (tokens for tokens, _ in data.dataset(spec, "train", batch_size)))
+    LOG.info("document frequencies of %d features counted over %d train reviews in %.1f s",
+             model.get_layer("ngrams").feature_count, spec.examples["train"], time.perf_counter() - started)
+    return model
 
 
 def train(config: TrainConfig) -> dict:
@@ -262,7 +296,10 @@ def train(config: TrainConfig) -> dict:
     policy = dtype_policy(config.mixed_precision)
     keras.config.set_dtype_policy(policy)
     with strategy.scope():
-        model = fit_ready(models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate), strategy)
+        model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate,
+                                models.RECIPES[config.model].optimizer)
+        with damaged_files_named(spec):
+            model = fit_ready(idf_adapted(model, spec, config.batch_size), strategy)
     LOG.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
              model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
              "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
@@ -303,6 +340,8 @@ def train(config: TrainConfig) -> dict:
         "sequence_length": spec.sequence_length,
         "bucket_by_length": bucketed,
         "dtype_policy": policy,
+        "optimizer": models.RECIPES[config.model].optimizer,
+        "learning_rate": config.learning_rate,
         **evaluation.binary_metrics(labels, probabilities),
         "best_epoch": best.best_epoch,
         "restore_best_weights": config.restore_best_weights,

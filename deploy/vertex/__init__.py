@@ -9,13 +9,18 @@ trainer.task honours.
 """
 import dataclasses
 
+from trainer.models import BUILDERS, RECIPES
 from trainer.tuning import TUNING_METRIC
 
+ADAM_MODELS = sorted(name for name in BUILDERS if RECIPES[name].optimizer == "adam")
 # Hyperparameters a tuning job may set: each is a trainer.task flag (a test checks).
+# The learning-rate range is Adam's: it is tuned only in trials of a model
+# trained with Adam (a conditional parameter); a tfidf trial keeps its recipe's SGD step.
 PARAMETER_SPECS = {
-    "learning-rate": {"type": "DOUBLE", "min": 1e-4, "max": 1e-2, "scale": "log"},
     "batch-size": {"type": "DISCRETE", "values": [256, 512, 1024, 2048], "scale": "linear"},
-    "model": {"type": "CATEGORICAL", "values": ["lstm1", "lstm2"]},
+    "model": {"type": "CATEGORICAL", "values": sorted(BUILDERS), "conditional": {
+        "learning-rate": {"type": "DOUBLE", "min": 1e-4, "max": 1e-2, "scale": "log", "parent_values": ADAM_MODELS},
+    }},
 }
 
 
@@ -31,13 +36,14 @@ class TrainingJob:
     gpus_per_worker: int = 1
     machine_type: str = "n1-standard-8"
     accelerator: str = "NVIDIA_TESLA_T4"
-    epochs: int = 10
+    epochs: int | None = None  # None: the model's recipe
     display_name: str = "review-sentiment-train"
     extra_args: tuple = ()
 
 
 def trainer_args(job: TrainingJob, tuned: bool = False) -> list[str]:
-    args = ["--data", job.data, "--job-dir", job.job_dir, "--epochs", str(job.epochs), *job.extra_args]
+    epochs = [] if job.epochs is None else ["--epochs", str(job.epochs)]
+    args = ["--data", job.data, "--job-dir", job.job_dir, *epochs, *job.extra_args]
     return args if tuned else [*args, "--model", job.model]  # a tuning trial gets --model from the tuner
 
 
@@ -81,11 +87,13 @@ def tuning_job_spec(job: TrainingJob, max_trials: int = 12, parallel_trials: int
 def _sdk_parameter_spec(spec: dict):
     from google.cloud.aiplatform import hyperparameter_tuning as hpt
 
+    nested = {"parent_values": spec.get("parent_values"),
+              "conditional_parameter_spec": {name: _sdk_parameter_spec(c) for name, c in spec.get("conditional", {}).items()} or None}
     if spec["type"] == "DOUBLE":
-        return hpt.DoubleParameterSpec(min=spec["min"], max=spec["max"], scale=spec["scale"])
+        return hpt.DoubleParameterSpec(min=spec["min"], max=spec["max"], scale=spec["scale"], **nested)
     if spec["type"] == "DISCRETE":
-        return hpt.DiscreteParameterSpec(values=spec["values"], scale=spec["scale"])
-    return hpt.CategoricalParameterSpec(values=spec["values"])
+        return hpt.DiscreteParameterSpec(values=spec["values"], scale=spec["scale"], **nested)
+    return hpt.CategoricalParameterSpec(values=spec["values"], **nested)
 
 
 def submitted_custom_job(spec: dict):

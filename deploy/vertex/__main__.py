@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from deploy.vertex import TrainingJob, custom_job_spec, submitted_custom_job, submitted_tuning_job, tuning_job_spec
+from deploy.vertex import BUILDERS, TrainingJob, custom_job_spec, submitted_custom_job, submitted_tuning_job, tuning_job_spec
 
 
 def parsed(argv=None) -> tuple[str, TrainingJob, argparse.Namespace]:
@@ -16,12 +16,12 @@ def parsed(argv=None) -> tuple[str, TrainingJob, argparse.Namespace]:
     parser.add_argument("action", choices=("submit", "tune"))
     for name in ("project", "region", "image", "data", "job-dir"):
         parser.add_argument(f"--{name}", required=True)
-    parser.add_argument("--model", choices=("lstm1", "lstm2"), default="lstm1")
+    parser.add_argument("--model", choices=sorted(BUILDERS), default="lstm1")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--gpus-per-worker", type=int, default=1)
     parser.add_argument("--machine-type", default="n1-standard-8")
     parser.add_argument("--accelerator", default="NVIDIA_TESLA_T4")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
     parser.add_argument("--max-trials", type=int, default=12)
     parser.add_argument("--parallel-trials", type=int, default=3)
     parser.add_argument("--dry-run", action="store_true", help="print the job spec as JSON, submit nothing")
