@@ -32,11 +32,13 @@ demo: $(STAMP)
 		"This coffee is delicious and fresh, I will buy again. Highly recommend!" \
 		"Terrible. It tasted stale and bland, a waste of money. Never again." \
 		"The box was smaller than expected but my dog loves it."
-	$(BIN)/python -m trainer.compare $(DEMO)/jobs/lstm1
+	$(BIN)/python -m trainer.task --data $(DEMO)/prep --job-dir $(DEMO)/jobs/tfidf --model tfidf \
+		--batch-size 128 --overwrite
+	$(BIN)/python -m trainer.compare $(DEMO)/jobs/lstm1 $(DEMO)/jobs/tfidf
 	$(BIN)/python -m pipelines.score --model $$(ls -d $(DEMO)/jobs/lstm1/export/* | tail -n 1) \
 		--input $(DEMO)/data/synthetic_reviews.csv --output $(DEMO)/scores/scores
 	@echo "demo artifacts: data $(DEMO)/data/  preprocessed $(DEMO)/prep/ (report.json, rejected/)"
-	@echo "               job $(DEMO)/jobs/lstm1/ (metrics.json, history.json, loss.png, logs/, export/)  scores $(DEMO)/scores/"
+	@echo "               jobs $(DEMO)/jobs/{lstm1,tfidf}/ (metrics.json, history.json, loss.png, logs/, export/)  scores $(DEMO)/scores/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ and are padded to their bucket's upper edge (8, 16, ..., 256, 400), so a
 compiling backend (XLA under JAX) sees a handful of shapes, not one per batch.
 The second epoch is reported (the first includes compilation).
 
-Accuracy: lstm1 trained on the real sample's train split (tokens exported from
+Accuracy: lstm1 (and, in float32, each model beyond the notebook's) trained on the real sample's train split (tokens exported from
 pipelines.preprocess by gpu_pack.sh) in float32 and in bfloat16 with the same
 seed, evaluated on its validation split; and how much a review's probability
 moves between a 400-wide batch and a small batch of similar reviews padded only
@@ -134,7 +134,8 @@ def lstm_implementation() -> str:
 def built(name: str, dtype_policy: str, vocab_size: int, seed: int) -> keras.Model:
     keras.config.set_dtype_policy(dtype_policy)
     keras.utils.set_random_seed(seed)
-    return models.compiled(models.BUILDERS[name](vocab_size), learning_rate=1e-3)
+    recipe = models.RECIPES[name]
+    return models.compiled(models.BUILDERS[name](vocab_size), recipe.learning_rate, recipe.optimizer)
 
 
 def timed_run(config: BenchConfig, lengths: np.ndarray, name: str, bucketed: bool, dtype_policy: str) -> dict:
@@ -169,9 +170,10 @@ def auc_of(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def accuracy_run(config: BenchConfig, split: dict, dtype_policy: str) -> dict:
-    model = built("lstm1", dtype_policy, split["vocab_size"], config.seed)
+def accuracy_run(config: BenchConfig, split: dict, name: str, dtype_policy: str) -> dict:
+    model = built(name, dtype_policy, split["vocab_size"], config.seed)
     started = time.perf_counter()
+    models.adapted(model, [split["train_tokens"]])  # tfidf's document frequencies; others unchanged
     model.fit(split["train_tokens"], split["train_labels"], batch_size=config.accuracy_batch_size,
               epochs=config.accuracy_epochs, shuffle=True, verbose=0)
     seconds = time.perf_counter() - started
@@ -187,7 +189,7 @@ def accuracy_run(config: BenchConfig, split: dict, dtype_policy: str) -> dict:
         rows = np.flatnonzero(widths == width)
         regrouped[rows] = np.asarray(model.predict(first[rows][:, val.shape[1] - width:], verbose=0)).reshape(-1)
     labels = split["val_labels"]
-    return {"model": "lstm1", "dtype_policy": dtype_policy, "epochs": config.accuracy_epochs,
+    return {"model": name, "dtype_policy": dtype_policy, "epochs": config.accuracy_epochs,
             "train_examples": int(len(split["train_labels"])), "val_examples": int(len(labels)),
             "val_accuracy": float(np.mean((probabilities >= 0.5) == (labels == 1))), "val_auc": auc_of(labels, probabilities),
             "max_abs_diff_regrouped_vs_400": float(np.max(np.abs(regrouped - probabilities[:64]))),
@@ -219,8 +221,13 @@ def environment() -> dict:
     return info
 
 
+NEW_MODELS = ("bilstm", "fasttext", "tfidf")
+
+
 def planned_runs() -> list[tuple]:
-    """Most important first: the notebook's model as the notebook ran it."""
+    """Most important first: the notebook's model as the notebook ran it; then
+    the models beyond the notebook in float32, fixed and bucketed, and their
+    accuracy on the real sample (each with its own recipe)."""
     runs = []
     for name in ("lstm1", "lstm2"):
         for dtype_policy in ("float32", "mixed_bfloat16"):
@@ -228,6 +235,9 @@ def planned_runs() -> list[tuple]:
                 runs.append(("time", name, bucketed, dtype_policy))
         if name == "lstm1":
             runs += [("accuracy", "lstm1", None, "float32"), ("accuracy", "lstm1", None, "mixed_bfloat16")]
+    for name in NEW_MODELS:
+        runs += [("time", name, False, "float32"), ("time", name, True, "float32")]
+    runs += [("accuracy", name, None, "float32") for name in NEW_MODELS]
     return runs
 
 
@@ -256,9 +266,9 @@ def main(argv=None) -> int:
             print(f"{name} {row['batches']:9s} {dtype_policy:15s} {row['seconds_epoch_2']:7.2f} s/epoch "
                   f"({row['seconds_per_233068']:.1f} s per 233,068; epoch 1 {row['seconds_epoch_1']:.1f} s)", flush=True)
         else:
-            row = accuracy_run(config, split, dtype_policy)
+            row = accuracy_run(config, split, name, dtype_policy)
             result["accuracy"].append(row)
-            print(f"lstm1 real sample {dtype_policy:15s} val accuracy {row['val_accuracy']:.4f} AUC {row['val_auc']:.4f} "
+            print(f"{name} real sample {dtype_policy:15s} val accuracy {row['val_accuracy']:.4f} AUC {row['val_auc']:.4f} "
                   f"regrouped vs 400-wide max |dp| {row['max_abs_diff_regrouped_vs_400']:.2e}", flush=True)
         written(config.out, result, started)
     written(config.out, result, started)

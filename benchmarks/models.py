@@ -1,7 +1,7 @@
 """Every project model beside a scikit-learn TF-IDF reference, on real reviews.
 
-    python benchmarks/models.py [--sets sample extra both] [--models lstm1 tfidf ...] [--seeds 3]
-                                [--epochs 10] [--batch-size 256]
+    python benchmarks/models.py [--sets sample extra both] [--models lstm1 tfidf ...]
+                                [--kept-stopwords-models tfidf fasttext] [--seeds 3] [--batch-size 256]
 
 Sets (real reviews only; resampled copies repeat texts across splits and say
 nothing about quality): `sample`, the first 5,000 rows of Reviews.csv;
@@ -14,7 +14,12 @@ once by pipelines.preprocess (the time split of the notebook), then:
   min_df=2) + LogisticRegression(C=16), fit on the train split's reviews (ids
   from the preprocessing output, texts from the raw CSV), scored on the test
   split. Deterministic: one run.
-- every project model through trainer.task, --seeds runs each (seeds 1..N).
+- every project model through trainer.task with its own recipe (epochs, step
+  size, early stopping), --seeds runs each (seeds 1..N), on the default
+  preprocessing (the notebook's: stopwords dropped);
+- the bag-of-n-gram models again on the same set preprocessed with
+  --keep-stopwords (rows "MODEL +stopwords"): the reference keeps stopwords,
+  and "too sweet", "but", "very" carry sentiment.
 
 Reports test accuracy, AUC, negative-class F1, macro-F1, parameters and
 training seconds (mean ± half the spread over seeds). Target (issue #10): on
@@ -41,10 +46,11 @@ def input_pattern(name: str) -> str:
     return str(SHARED / (pattern.replace("{sample,extra}", "*") if "{" in pattern else pattern))
 
 
-def prepared(name: str):
-    out = WORK / f"prep_real_{name}"
+def prepared(name: str, keep_stopwords: bool = False):
+    out = WORK / f"prep_real_{name}{'_stopwords' if keep_stopwords else ''}"
     if not (out / "report.json").exists():
-        timed_command([python(), "-m", "pipelines.preprocess", "--input", input_pattern(name), "--output", str(out), "--overwrite"])
+        timed_command([python(), "-m", "pipelines.preprocess", "--input", input_pattern(name), "--output", str(out), "--overwrite",
+                       f"--keep-stopwords={str(keep_stopwords).lower()}"])
     return out
 
 
@@ -101,10 +107,11 @@ def reference_run(splits: dict, texts: dict) -> dict:
     return {**metrics, "params": int(classifier.coef_.size + 1), "train_seconds": seconds}
 
 
-def project_run(prep_dir, name: str, model: str, seed: int, epochs: int, batch_size: int) -> dict:
-    job = WORK / f"job_models_{name}_{model}_seed{seed}"
+def project_run(prep_dir, name: str, model: str, seed: int, epochs: int | None, batch_size: int) -> dict:
+    job = WORK / f"job_models_{name}_{prep_dir.name}_{model}_seed{seed}"
     seconds = timed_command([python(), "-m", "trainer.task", "--data", str(prep_dir), "--job-dir", str(job), "--overwrite",
-                             "--model", model, "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed)])
+                             "--model", model, "--batch-size", str(batch_size), "--seed", str(seed),
+                             *(["--epochs", str(epochs)] if epochs else [])])
     metrics = json.loads((job / "metrics.json").read_text())
     return {"seed": seed, "train_seconds": seconds, **{key: metrics.get(key) for key in (
         "test_accuracy", "test_auc", "test_f1_negative", "test_macro_f1", "params", "epochs", "best_epoch",
@@ -145,9 +152,12 @@ def table(name: str, row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", nargs="+", choices=tuple(SETS), default=list(SETS))
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS),
+                        help="models to (re)run; a set's other rows are kept from the last results")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--kept-stopwords-models", nargs="*", choices=MODELS, default=["tfidf", "fasttext"],
+                        help="models also trained on the set preprocessed with --keep-stopwords")
+    parser.add_argument("--epochs", type=int, default=None, help="default: each model's recipe")
     parser.add_argument("--batch-size", type=int, default=256, help="small real sets: 2048 would be 2-20 steps an epoch")
     args = parser.parse_args()
     missing = [SETS[name] for name in args.sets if not list(SHARED.glob(SETS[name].replace("{sample,extra}", "*")))]
@@ -158,13 +168,22 @@ def main() -> None:
     for name in args.sets:
         prep_dir = prepared(name)
         splits = split_ids_and_labels(prep_dir)
-        row = {"epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
+        row = {"epochs": args.epochs or "recipe", "batch_size": args.batch_size, "seeds": args.seeds,
                "examples": {split: int(len(ids)) for split, (ids, _) in splits.items()},
-               "reference": reference_run(splits, raw_texts(name)), "models": {}}
-        for model in args.models:
-            runs = [project_run(prep_dir, name, model, seed, args.epochs, args.batch_size) for seed in range(1, args.seeds + 1)]
-            row["models"][model] = {"runs": runs, "summary": summary(runs)}
-            print(f"  {name} {model}: test AUC {row['models'][model]['summary']['test_auc']['mean']:.4f}", flush=True)
+               "reference": reference_run(splits, raw_texts(name)),
+               "models": dict(result.get(name, {}).get("models", {}))}  # rows not re-run are kept
+        kept_dir = prepared(name, keep_stopwords=True) if args.kept_stopwords_models else None
+        if kept_dir:  # the same time split; only reviews of stopwords alone (dropped by default) may be added
+            kept_test = set(split_ids_and_labels(kept_dir)["test"][0].tolist())
+            if not set(splits["test"][0].tolist()) <= kept_test:
+                raise SystemExit(f"models.py: {name}: the --keep-stopwords preprocessing split the reviews differently")
+            row["kept_stopwords_extra_test_reviews"] = len(kept_test) - len(splits["test"][0])
+        trials = [(model, model, prep_dir) for model in args.models]
+        trials += [(f"{model} +stopwords", model, kept_dir) for model in args.kept_stopwords_models]
+        for label, model, data_dir in trials:
+            runs = [project_run(data_dir, name, model, seed, args.epochs, args.batch_size) for seed in range(1, args.seeds + 1)]
+            row["models"][label] = {"runs": runs, "summary": summary(runs)}
+            print(f"  {name} {label}: test AUC {row['models'][label]['summary']['test_auc']['mean']:.4f}", flush=True)
         row["verdict"] = verdict(row)
         result[name] = row
         print(table(name, row))

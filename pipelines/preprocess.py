@@ -63,6 +63,7 @@ class PreprocessConfig:
     val_fraction: float = 0.2
     vocab_size: int = 20000
     max_length: int = 400
+    keep_stopwords: bool = False
     num_shards: int = 8
     overwrite: bool = False
     verbose: bool = False
@@ -82,12 +83,15 @@ def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
     parser.add_argument("--val-fraction", "--val_fraction", type=float, default=0.2, help="fraction of train+val")
     parser.add_argument("--vocab-size", "--vocab_size", type=int, default=20000, help="ids in total: padding + words + OOV")
     parser.add_argument("--max-length", "--max_length", type=int, default=400, help="ids kept per review (the last ones), front-padded")
+    parser.add_argument("--keep-stopwords", "--keep_stopwords", nargs="?", const="true", default="false", type=str.lower,
+                        choices=("true", "false"), help="keep the stopwords the notebook drops (best for --model tfidf)")
     parser.add_argument("--num-shards", "--num_shards", type=int, default=8, help="TFRecord files per split")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     parser.add_argument("--overwrite", nargs="?", const="true", default="false", type=str.lower, choices=("true", "false"),
                         help="replace a non-empty --output (a bare --overwrite means true)")
     args, beam_args = parser.parse_known_args(argv)
     args.overwrite = args.overwrite == "true"
+    args.keep_stopwords = args.keep_stopwords == "true"
     config = PreprocessConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PreprocessConfig)})
     return config, beam_args_or_exit("preprocess", beam_args, parser)
 
@@ -96,7 +100,7 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     """Fails fast, before any worker starts, on input we can already see is wrong."""
     try:
         config.fractions
-        transform.preprocessing_fn_for(config.vocab_size, config.max_length)
+        transform.preprocessing_fn_for(config.vocab_size, config.max_length, config.keep_stopwords)
     except ValueError as error:
         raise UsageError(str(error)) from None
     if config.num_shards < 1:
@@ -210,7 +214,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
     raw = {split: assigned[split] | f"RawFeatures[{split}]" >> beam.ParDo(RawFeatureBatchesFn(TFT_BATCH_SIZE, split))
            for split in SPLITS}
     raw_adapter = raw_adapter_config()
-    preprocessing_fn = transform.preprocessing_fn_for(config.vocab_size, config.max_length)
+    preprocessing_fn = transform.preprocessing_fn_for(config.vocab_size, config.max_length, config.keep_stopwords)
     with tft_beam.Context(temp_dir=temp_dir or os.path.join(config.output, "tmp")):
         # The vocabulary is learnt from train alone; all three splits reuse it.
         transform_fn = (raw["train"], raw_adapter) | "Analyze[train]" >> tft_beam.AnalyzeDataset(preprocessing_fn)

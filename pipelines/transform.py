@@ -86,14 +86,16 @@ _STOPWORD_PATTERN = r"\b(?:" + "|".join(STOPWORDS) + r")\b"
 CLEANING_SLICES = 4
 
 
-def cleaned_words(text: tf.Tensor) -> tf.RaggedTensor:
-    """Lower-case, strip HTML tags and entities, letters only, drop stopwords."""
+def cleaned_words(text: tf.Tensor, keep_stopwords: bool = False) -> tf.RaggedTensor:
+    """Lower-case, strip HTML tags and entities, letters only, drop stopwords
+    (the notebook's step; `keep_stopwords` skips it: "too sweet", "but", "very"
+    carry sentiment that the bag-of-n-gram models use)."""
     size = tf.shape(text)[0]
     cuts = [size * i // CLEANING_SLICES for i in range(CLEANING_SLICES + 1)]
-    return tf.concat([_cleaned_slice(text[start:stop]) for start, stop in zip(cuts, cuts[1:])], axis=0)
+    return tf.concat([_cleaned_slice(text[start:stop], keep_stopwords) for start, stop in zip(cuts, cuts[1:])], axis=0)
 
 
-def _cleaned_slice(text: tf.Tensor) -> tf.RaggedTensor:
+def _cleaned_slice(text: tf.Tensor, keep_stopwords: bool) -> tf.RaggedTensor:
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, r"<[^>]*>", " ")
     text = tf.strings.regex_replace(text, r"&(?:[a-z]+|#[0-9]+|#x[0-9a-f]+);", " ")
@@ -101,7 +103,8 @@ def _cleaned_slice(text: tf.Tensor) -> tf.RaggedTensor:
     # runs of them as one): most gaps between words are one space, and each
     # match costs a rewrite, so this is ~4x faster than "[^a-z]+" alike.
     text = tf.strings.regex_replace(text, r"[^a-z ]+", " ")
-    text = tf.strings.regex_replace(text, _STOPWORD_PATTERN, " ")
+    if not keep_stopwords:
+        text = tf.strings.regex_replace(text, _STOPWORD_PATTERN, " ")
     return tf.strings.split(text)
 
 
@@ -114,8 +117,8 @@ def front_padded(ids: tf.RaggedTensor, max_length: int) -> tf.Tensor:
     return tf.concat([pad, tail], axis=1).to_tensor(shape=[None, max_length])
 
 
-def preprocessing_fn(inputs: dict, vocab_size: int, max_length: int) -> dict:
-    words = cleaned_words(inputs[TEXT])
+def preprocessing_fn(inputs: dict, vocab_size: int, max_length: int, keep_stopwords: bool = False) -> dict:
+    words = cleaned_words(inputs[TEXT], keep_stopwords)
     # top_k leaves room for padding (0) and the out-of-vocabulary id (V-1).
     # Weights of 1 count exactly like plain frequency, but let the graph reduce
     # each batch to (distinct word, count) pairs: unweighted, tf.Transform hands
@@ -135,12 +138,12 @@ def preprocessing_fn(inputs: dict, vocab_size: int, max_length: int) -> dict:
     }
 
 
-def preprocessing_fn_for(vocab_size: int, max_length: int):
+def preprocessing_fn_for(vocab_size: int, max_length: int, keep_stopwords: bool = False):
     if vocab_size < 3:
         raise ValueError(f"--vocab-size must be at least 3 (padding, one word, OOV), got {vocab_size}")
     if max_length < 1:
         raise ValueError(f"--max-length must be positive, got {max_length}")
-    return functools.partial(preprocessing_fn, vocab_size=vocab_size, max_length=max_length)
+    return functools.partial(preprocessing_fn, vocab_size=vocab_size, max_length=max_length, keep_stopwords=keep_stopwords)
 
 
 def model_vocabulary_size(tft_output: tft.TFTransformOutput) -> int:

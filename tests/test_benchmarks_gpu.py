@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from trainer import models
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import gpu_keras  # noqa: E402
@@ -56,10 +57,12 @@ def test_gpu_benchmark_runs_on_cpu_on_a_few_batches(packed_data, tmp_path):
     result = json.loads(result_path.read_text())
     assert result["environment"]["backend"] == "tensorflow" and "generic" in result["environment"]["lstm_implementation"]
     runs = [(r["model"], r["batches"], r["dtype_policy"]) for r in result["timing"]]
-    assert runs[0] == ("lstm1", "fixed 400", "float32") and len(runs) == 8 and not result["skipped"]
+    assert runs[0] == ("lstm1", "fixed 400", "float32") and len(runs) == 14 and not result["skipped"]
+    assert {model for model, _, _ in runs} == set(models.BUILDERS)
     assert all(r["seconds_epoch_2"] > 0 and r["steps_per_epoch"] == 2 for r in result["timing"])
     assert {r["params"] for r in result["timing"] if r["model"] == "lstm1"} == {693_301}
-    by_policy = {r["dtype_policy"]: r for r in result["accuracy"]}
+    assert {r["model"] for r in result["accuracy"]} == set(models.BUILDERS) - {"lstm2"}
+    by_policy = {r["dtype_policy"]: r for r in result["accuracy"] if r["model"] == "lstm1"}
     assert set(by_policy) == {"float32", "mixed_bfloat16"}
     assert by_policy["float32"]["max_abs_diff_regrouped_vs_400"] <= 1e-5
     assert 0 <= by_policy["float32"]["val_accuracy"] <= 1

@@ -10,8 +10,10 @@ def test_table_has_one_row_per_job_with_the_notebook_columns(trained_job, tmp_pa
     metrics = json.loads((trained_job / "metrics.json").read_text())
     (other / "metrics.json").write_text(json.dumps({**metrics, "model": "lstm2", "test_accuracy": 0.92}))
     lines = comparison_table([str(trained_job), str(other)]).splitlines()
-    assert lines[0] == "| model | layers | train loss | val loss | test loss | test accuracy | test AUC | s / epoch |"
+    assert lines[0] == ("| model | layers | train loss | val loss | test loss | test accuracy | test AUC | F1 negative | "
+                        "macro-F1 | params | s / epoch |")
     assert lines[2].startswith("| lstm1 | Embedding(") and "LSTM(100)" in lines[2]
+    assert f"| {metrics['test_f1_negative']:.4f} | {metrics['test_macro_f1']:.4f} | {metrics['params']:,} |" in lines[2]
     assert lines[3].startswith("| lstm2 |") and "| 92.00% |" in lines[3]
 
 

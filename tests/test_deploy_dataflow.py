@@ -6,7 +6,7 @@ from pipelines.runtime import LOCAL_RUNNER
 
 DATAFLOW = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "dataflow"
 SAMPLE_VALUES = {"input": "gs://b/Reviews.csv", "output": "gs://b/out", "split": "hash", "test_fraction": "0.1",
-                 "val_fraction": "0.3", "vocab_size": "5000", "max_length": "200", "num_shards": "16", "overwrite": "true"}
+                 "val_fraction": "0.3", "vocab_size": "5000", "max_length": "200", "keep_stopwords": "true", "num_shards": "16", "overwrite": "true"}
 
 
 def test_every_flex_template_parameter_is_a_pipeline_option():
@@ -17,7 +17,7 @@ def test_every_flex_template_parameter_is_a_pipeline_option():
     config, beam_args = preprocess.parsed_args([f"--{name}={SAMPLE_VALUES[name]}" for name in names])
     assert beam_args == [f"--runner={LOCAL_RUNNER}"]
     assert (config.split, config.test_fraction, config.val_fraction, config.vocab_size, config.max_length,
-            config.num_shards, config.overwrite) == ("hash", 0.1, 0.3, 5000, 200, 16, True)
+            config.keep_stopwords, config.num_shards, config.overwrite) == ("hash", 0.1, 0.3, 5000, 200, True, 16, True)
     assert [p["name"] for p in parameters if not p.get("isOptional")] == ["input", "output"]
 
 

@@ -50,7 +50,7 @@ def test_tfidf_logit_is_a_logistic_regression_on_scikit_learns_tfidf_vector():
     models.adapted(model, [np.stack(train[:25]), np.stack(train[25:])])
     coefficients = rng.normal(size=ngrams.feature_count).astype("float32")
     tfidf.coefficients.assign(coefficients)
-    tfidf.bias.assign(0.3)
+    tfidf.bias.assign(3.0)  # enters as 0.3 (BIAS_SCALE)
 
     as_words = lambda batch: [[str(f) for f in row if f] for row in np.asarray(ngrams(np.stack(batch)))]  # noqa: E731
     vectorizer = TfidfVectorizer(analyzer=lambda words: words, sublinear_tf=True, min_df=2)

@@ -24,6 +24,13 @@ def test_stopwords_removed_but_negations_kept():
         "not", "good", "don", "like", "nor", "would", "ever", "buy", "no"]
 
 
+def test_keep_stopwords_skips_only_the_stopword_step():
+    text = "It was TOO sweet, but <br />very fresh &amp; I'd buy it again."
+    kept = [w.decode() for w in transform.cleaned_words(tf.constant([text]), keep_stopwords=True)[0].numpy()]
+    assert kept == ["it", "was", "too", "sweet", "but", "very", "fresh", "i", "d", "buy", "it", "again"]
+    assert words_of(text) == ["sweet", "fresh", "buy"]
+
+
 def test_text_with_nothing_left_after_cleaning_is_empty():
     assert words_of("<br /> &amp; 123 !!! the and of") == []
 

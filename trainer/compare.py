@@ -1,4 +1,4 @@
-"""The notebook's conclusion table, from finished jobs.
+"""The notebook's conclusion table, from finished jobs of any model.
 
     python -m trainer.compare JOB1 JOB2 ...   → Markdown on stdout
 """
@@ -21,6 +21,10 @@ COLUMNS = (
     ("test loss", "test_loss", "{:.4f}"),
     ("test accuracy", "test_accuracy", "{:.2%}"),
     ("test AUC", "test_auc", "{:.4f}"),
+    # Accuracy mostly reflects the class balance; the minority class's F1 does not.
+    ("F1 negative", "test_f1_negative", "{:.4f}"),
+    ("macro-F1", "test_macro_f1", "{:.4f}"),
+    ("params", "params", "{:,}"),
     ("s / epoch", "seconds_per_epoch", "{:.1f}"),
 )
 

@@ -170,7 +170,14 @@ class TfidfLogit(keras.layers.Layer):
     document frequencies: smooth idf ln((1 + n) / (1 + df)) + 1, and 0 for a
     feature seen in fewer than `min_df` train reviews (scikit-learn drops those).
     It is saved with the model, so serving uses exactly the train statistics.
-    Until adapted every feature weighs 1."""
+    Until adapted every feature weighs 1.
+
+    The bias enters as BIAS_SCALE · bias, like a feature of that constant
+    value: every review has it, so at full value it would be the steepest
+    direction of the loss, and a step size that suits the normalised TF-IDF
+    features (SGD at 20) would make it oscillate and grow."""
+
+    BIAS_SCALE = 0.1
 
     def __init__(self, feature_count: int, min_df: int = 2, **kwargs):
         super().__init__(**kwargs)
@@ -197,7 +204,7 @@ class TfidfLogit(keras.layers.Layer):
         norm = ops.sqrt(ops.sum(value * value / counts, axis=1, keepdims=True))
         weights = value / counts / ops.maximum(norm, 1e-12)
         coefficients = ops.take(ops.cast(self.coefficients, "float32"), ordered)
-        return ops.sum(weights * coefficients, axis=1, keepdims=True) + ops.cast(self.bias, "float32")
+        return ops.sum(weights * coefficients, axis=1, keepdims=True) + self.BIAS_SCALE * ops.cast(self.bias, "float32")
 
     def compute_output_spec(self, features):
         return keras.KerasTensor((features.shape[0], 1), dtype="float32")
