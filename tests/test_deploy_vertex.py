@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from deploy import vertex
 from deploy.vertex.__main__ import main as vertex_main
 from trainer import models, task
@@ -32,8 +34,11 @@ def test_single_machine_job_has_one_pool_and_cpu_only_has_no_accelerator():
     assert len(pools) == 1 and "accelerator_type" not in pools[0]["machine_spec"]
 
 
+ANY_MODEL = vertex.TrainingJob(**{**JOB.__dict__, "model": None})
+
+
 def test_tuning_job_parameters_are_trainer_flags_and_the_metric_is_reported():
-    spec = vertex.tuning_job_spec(JOB)
+    spec = vertex.tuning_job_spec(ANY_MODEL)
     assert spec["metric_spec"] == {"val_accuracy": "maximize"}
     args = spec["trial_job"]["worker_pool_specs"][0]["container_spec"]["args"]
     assert "--model" not in args  # the tuner chooses it
@@ -46,11 +51,29 @@ def test_tuning_job_parameters_are_trainer_flags_and_the_metric_is_reported():
 
 
 def test_the_learning_rate_is_tuned_only_for_models_trained_with_adam():
-    learning_rate = vertex.tuning_job_spec(JOB)["parameter_spec"]["model"]["conditional"]["learning-rate"]
+    learning_rate = vertex.tuning_job_spec(ANY_MODEL)["parameter_spec"]["model"]["conditional"]["learning-rate"]
     assert learning_rate["parent_values"] == ["bilstm", "fasttext", "lstm1", "lstm2"]
     sdk = vertex._sdk_parameter_spec(vertex.PARAMETER_SPECS["model"])
     assert list(sdk.conditional_parameter_spec) == ["learning-rate"]
     assert list(sdk.conditional_parameter_spec["learning-rate"].parent_values) == learning_rate["parent_values"]
+
+
+def test_tuning_one_model_passes_it_and_tunes_only_what_that_model_takes():
+    for model, tuned in (("lstm2", {"batch-size", "learning-rate"}), ("tfidf", {"batch-size"})):
+        spec = vertex.tuning_job_spec(vertex.TrainingJob(**{**JOB.__dict__, "model": model}))
+        args = spec["trial_job"]["worker_pool_specs"][0]["container_spec"]["args"]
+        assert args[-2:] == ["--model", model] and set(spec["parameter_spec"]) == tuned
+        assert "parent_values" not in spec["parameter_spec"].get("learning-rate", {})
+    dry_run = ["tune", "--project", "p", "--region", "r", "--image", "i", "--data", "d", "--job-dir", "j", "--dry-run"]
+    assert vertex_main(dry_run) == 0 and vertex_main([*dry_run, "--model", "tfidf"]) == 0
+
+
+@pytest.mark.parametrize("extra, message", [(["--max-trials", "0"], "--max-trials and --parallel-trials must be positive"),
+                                            (["--epochs", "0"], "--epochs must be positive")])
+def test_zero_trials_or_epochs_are_one_line_errors(capsys, extra, message):
+    assert vertex_main(["tune", "--project", "p", "--region", "r", "--image", "i", "--data", "d", "--job-dir", "j",
+                        "--dry-run", *extra]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_bad_worker_count_is_a_one_line_error(capsys):

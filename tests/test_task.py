@@ -441,11 +441,37 @@ def test_tuning_trials_write_under_their_own_directories(prepared, tmp_path, mon
     (["--steps-per-epoch", "0"], "trainer: error: --steps-per-epoch must be positive, got 0"),
     (["--batch-size", "0"], "trainer: error: --batch-size must be positive, got 0"),
     (["--lerning-rate", "0.1"], "trainer: error: unknown option --lerning-rate (did you mean --learning-rate?)"),
+    (["--learning-rate", "100"], "trainer: error: --learning-rate must be greater than 0 and less than 100, got 100.0"),
+    (["--early-stopping-patience", "-1"], "trainer: error: --early-stopping-patience must be 0 (never) or positive, got -1"),
 ])
 def test_bad_options_are_one_line_errors(prepared, tmp_path, args, message):
     result = run_module("trainer.task", "--data", str(prepared), "--job-dir", str(tmp_path / "job"), *args)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [message]
     assert not (tmp_path / "job").exists()
+
+
+def test_each_model_gets_its_recipe_where_the_command_line_is_silent():
+    base = ["--data", "d", "--job-dir", "j"]
+    notebook = task.parsed_config(base)
+    assert (notebook.model, notebook.epochs, notebook.batch_size, notebook.learning_rate, notebook.early_stopping_patience) == (
+        "lstm1", 10, 2048, 1e-3, None)
+    tfidf = task.parsed_config([*base, "--model", "tfidf"])
+    assert (tfidf.epochs, tfidf.batch_size, tfidf.learning_rate, tfidf.early_stopping_patience) == (20, 256, 20.0, 3)
+    chosen = task.parsed_config([*base, "--model", "tfidf", "--epochs", "4", "--batch-size", "64", "--learning-rate", "2",
+                                 "--early-stopping-patience", "0"])
+    assert (chosen.epochs, chosen.batch_size, chosen.learning_rate, chosen.early_stopping_patience) == (4, 64, 2.0, None)
+
+
+def test_an_unfinished_run_of_another_model_is_not_resumed_as_this_one(prepared, tmp_path, capsys):
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "run.json").write_text(json.dumps({"model": "tfidf", "data": str(prepared)}))  # as a killed tfidf run leaves it
+    quick = ["--data", str(prepared), "--job-dir", str(job), "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "32"]
+    assert task.main([*quick, "--model", "lstm1"]) == 2
+    assert capsys.readouterr().err.strip() == (f"trainer: error: {job} already holds an unfinished run of --model tfidf; "
+                                               "pass --overwrite to replace it (or rerun with --model tfidf to resume it)")
+    assert task.main([*quick, "--model", "lstm1", "--overwrite"]) == 0
+    assert json.loads((job / "run.json").read_text())["model"] == json.loads((job / "metrics.json").read_text())["model"] == "lstm1"
 
 
 def test_a_job_dir_that_is_a_file_is_a_one_line_error(prepared, tmp_path, capsys):

@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_transform as tft  # noqa: I001
 
 import keras
+import numpy as np
 
 from pipelines import logs
 from pipelines.runtime import is_within, output_problem
@@ -47,7 +48,7 @@ class TrainConfig:
     job_dir: str
     model: str = "lstm1"
     epochs: int | None = None  # None: the model's recipe (10 for the notebook's LSTMs)
-    batch_size: int = 2048  # global, across all replicas
+    batch_size: int | None = None  # global, across all replicas; None: the model's recipe (2048 for the LSTMs)
     learning_rate: float | None = None  # None: the model's recipe (models.RECIPES)
     seed: int = 7
     strategy: str = "auto"
@@ -109,9 +110,10 @@ def parsed_config(argv=None) -> TrainConfig:
     parser = logs.OneLineParser(name="trainer", prog="python -m trainer.task", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="output directory of pipelines.preprocess")
     parser.add_argument("--job-dir", required=True, help="where this job writes (local or gs://)")
-    parser.add_argument("--model", choices=sorted(models.BUILDERS), default="lstm1")
+    parser.add_argument("--model", choices=sorted(models.BUILDERS), default="lstm1", help="default: lstm1, the notebook's")
     parser.add_argument("--epochs", type=int, default=None, help="default: the model's, 10 for the notebook's LSTMs")
-    parser.add_argument("--batch-size", type=int, default=2048, help="global batch size")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="global batch size (default: the model's, 2048 for the notebook's LSTMs, 256 for the others)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="the optimizer's step size (default: the model's, Adam's 0.001 for the notebook's LSTMs)")
     parser.add_argument("--seed", type=int, default=7)
@@ -137,7 +139,7 @@ def parsed_config(argv=None) -> TrainConfig:
     if config.early_stopping_patience is not None and config.early_stopping_patience < 0:
         parser.error(f"--early-stopping-patience must be 0 (never) or positive, got {config.early_stopping_patience}")
     if config.learning_rate is not None and not 0 < config.learning_rate < 100:
-        parser.error(f"--learning-rate must be between 0 and 100, got {config.learning_rate}")
+        parser.error(f"--learning-rate must be greater than 0 and less than 100, got {config.learning_rate}")
     return with_recipe(config)
 
 
@@ -145,7 +147,7 @@ def with_recipe(config: TrainConfig) -> TrainConfig:
     """The model's defaults where the command line left a choice open."""
     recipe = models.RECIPES[config.model]
     patience = recipe.early_stopping_patience if config.early_stopping_patience is None else config.early_stopping_patience
-    return dataclasses.replace(config, epochs=config.epochs or recipe.epochs,
+    return dataclasses.replace(config, epochs=config.epochs or recipe.epochs, batch_size=config.batch_size or recipe.batch_size,
                                learning_rate=config.learning_rate or recipe.learning_rate,
                                early_stopping_patience=patience or None)
 
@@ -169,18 +171,26 @@ def job_paths(job_dir: str) -> JobPaths:
 
 
 def prepared_job_dir(config: TrainConfig) -> None:
-    """A finished run is kept unless --overwrite; an unfinished one is resumed."""
+    """A finished run is kept unless --overwrite; an unfinished one is resumed,
+    if it was a run of the same model (JOB/run.json says which)."""
     problem = output_problem(config.job_dir, "--job-dir")
     if problem:
         raise UsageError(problem)
-    if tf.io.gfile.exists(os.path.join(config.job_dir, "metrics.json")):
+    run_file = os.path.join(config.job_dir, "run.json")
+    started_model = (artifacts.read_json(run_file) or {}).get("model")
+    finished = tf.io.gfile.exists(os.path.join(config.job_dir, "metrics.json"))
+    if finished or (started_model and started_model != config.model):
+        what = "a finished run" if finished else f"an unfinished run of --model {started_model}"
         if not config.overwrite:
-            raise UsageError(f"{config.job_dir} already holds a finished run; pass --overwrite to replace it")
+            resume = "" if finished else f" (or rerun with --model {started_model} to resume it)"
+            raise UsageError(f"{config.job_dir} already holds {what}; pass --overwrite to replace it{resume}")
         if is_within(config.data, config.job_dir):
             raise UsageError(f"--overwrite would delete --data {config.data!r}, which lies inside --job-dir {config.job_dir!r}")
         if is_chief():
             tf.io.gfile.rmtree(config.job_dir)
     tf.io.gfile.makedirs(config.job_dir)
+    if is_chief():
+        artifacts.write_json(run_file, {"model": config.model, "data": config.data})
 
 
 READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError)
@@ -257,9 +267,9 @@ def architecture(model: keras.Model) -> str:
         elif isinstance(layer, models.NgramIds):
             parts.append(f"words + bigrams hashed to {layer.buckets:,}")
         elif isinstance(layer, models.MeanEmbedding):
-            parts.append(f"mean of Embedding({layer.feature_count}, {layer.dim})")
+            parts.append(f"mean of Embedding({layer.feature_count:,}, {layer.dim})")
         elif isinstance(layer, models.TfidfLogit):
-            parts.append(f"TF-IDF (train idf, min_df {layer.min_df}) → logistic({layer.feature_count})")
+            parts.append(f"TF-IDF (train idf, min_df {layer.min_df}) → logistic({layer.feature_count:,})")
         elif isinstance(layer, keras.layers.Dense):
             parts.append(f"Dense({layer.units}, {layer.activation.__name__})")
     return " → ".join(parts)
@@ -300,8 +310,8 @@ def train(config: TrainConfig) -> dict:
                                 models.RECIPES[config.model].optimizer)
         with damaged_files_named(spec):
             model = fit_ready(idf_adapted(model, spec, config.batch_size), strategy)
-    LOG.info("%s: %s, %d params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
-             model.count_params(), type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
+    LOG.info("%s: %s, %s params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
+             f"{model.count_params():,}", type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
              "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
     done_epochs = resumed_epoch(paths.backup)
     if done_epochs:
@@ -323,6 +333,9 @@ def train(config: TrainConfig) -> dict:
     model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
     evaluated = history[-1]
+    if len(history) < config.epochs:
+        LOG.info("stopped early after epoch %d of %d: no lower validation loss for %d epochs",
+                 len(history), config.epochs, config.early_stopping_patience)
     if config.restore_best_weights and best.best_epoch:
         model.load_weights(paths.best_weights)
         evaluated = next(e for e in history if e["epoch"] == best.best_epoch)
@@ -331,16 +344,19 @@ def train(config: TrainConfig) -> dict:
         labels, probabilities = evaluation.predictions(model, test_batches)
     metrics = {
         "model": config.model,
+        "data": config.data,
         "architecture": architecture(model),
         "params": model.count_params(),
+        "trainable_params": sum(int(np.prod(w.shape)) for w in model.trainable_weights),
         "epochs": len(history),
+        "epochs_requested": config.epochs,
         "batch_size": config.batch_size,
         "replicas": strategy.num_replicas_in_sync,
         "vocab_size": spec.vocab_size,
         "sequence_length": spec.sequence_length,
         "bucket_by_length": bucketed,
         "dtype_policy": policy,
-        "optimizer": models.RECIPES[config.model].optimizer,
+        "optimizer": models.RECIPES[config.model].optimizer_name,
         "learning_rate": config.learning_rate,
         **evaluation.binary_metrics(labels, probabilities),
         "best_epoch": best.best_epoch,
@@ -372,6 +388,10 @@ def main(argv=None) -> int:
     except (UsageError, data.DataError) as error:
         print(f"trainer: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"trainer: interrupted; the same command resumes from the last finished epoch in {config.job_dir}",
+              file=sys.stderr)
+        return 130
     if is_chief():
         auc = "n/a (one class)" if metrics["test_auc"] is None else f"{metrics['test_auc']:.4f}"
         print(f"epoch {metrics['evaluated_epoch']} of {metrics['epochs']} (lowest validation loss: epoch {metrics['best_epoch']}): "

@@ -31,7 +31,7 @@ class TrainingJob:
     image: str
     data: str
     job_dir: str
-    model: str = "lstm1"
+    model: str | None = "lstm1"  # None: a tuning job searches it
     workers: int = 1  # machines in all: one chief plus workers - 1
     gpus_per_worker: int = 1
     machine_type: str = "n1-standard-8"
@@ -44,13 +44,15 @@ class TrainingJob:
 def trainer_args(job: TrainingJob, tuned: bool = False) -> list[str]:
     epochs = [] if job.epochs is None else ["--epochs", str(job.epochs)]
     args = ["--data", job.data, "--job-dir", job.job_dir, *epochs, *job.extra_args]
-    return args if tuned else [*args, "--model", job.model]  # a tuning trial gets --model from the tuner
+    return args if tuned and job.model is None else [*args, "--model", job.model]  # else the tuner sets --model
 
 
 def worker_pool_specs(job: TrainingJob, tuned: bool = False) -> list[dict]:
     """Pool 0 is the chief (one replica), pool 1 the other workers."""
     if job.workers < 1:
         raise ValueError("--workers must be at least 1")
+    if job.epochs is not None and job.epochs < 1:
+        raise ValueError(f"--epochs must be positive, got {job.epochs}")
     machine = {"machine_type": job.machine_type}
     if job.gpus_per_worker > 0:
         machine |= {"accelerator_type": job.accelerator, "accelerator_count": job.gpus_per_worker}
@@ -71,13 +73,25 @@ def custom_job_spec(job: TrainingJob) -> dict:
     }
 
 
+def tuned_parameters(model: str | None) -> dict:
+    """Every parameter with the model among them; or, for one model, the batch
+    size and (for an Adam-trained one) the learning rate."""
+    if model is None:
+        return PARAMETER_SPECS
+    learning_rate = PARAMETER_SPECS["model"]["conditional"]["learning-rate"]
+    plain_rate = {key: value for key, value in learning_rate.items() if key != "parent_values"}
+    return {"batch-size": PARAMETER_SPECS["batch-size"], **({"learning-rate": plain_rate} if model in ADAM_MODELS else {})}
+
+
 def tuning_job_spec(job: TrainingJob, max_trials: int = 12, parallel_trials: int = 3) -> dict:
+    if max_trials < 1 or parallel_trials < 1:
+        raise ValueError(f"--max-trials and --parallel-trials must be positive, got {max_trials} and {parallel_trials}")
     return {
         "display_name": f"{job.display_name}-tuning",
         "project": job.project,
         "location": job.region,
         "metric_spec": {TUNING_METRIC: "maximize"},
-        "parameter_spec": PARAMETER_SPECS,
+        "parameter_spec": tuned_parameters(job.model),
         "max_trial_count": max_trials,
         "parallel_trial_count": parallel_trials,
         "trial_job": {"worker_pool_specs": worker_pool_specs(job, tuned=True), "base_output_dir": job.job_dir},

@@ -3,10 +3,17 @@
     python -m deploy.vertex submit --project P --region R --image URI --data gs://... --job-dir gs://...
         --model lstm1 --workers N --gpus-per-worker K --machine-type M --accelerator A [--dry-run]
     python -m deploy.vertex tune   ... the same ...   [--max-trials 12] [--parallel-trials 3] [--dry-run]
+
+`tune` without --model searches the model too; with --model it tunes that one.
 """
 import argparse
 import json
 import sys
+
+if __name__ == "__main__":  # before TensorFlow loads (the model names come from trainer.models)
+    from pipelines.logs import quiet_start
+
+    quiet_start()
 
 from deploy.vertex import BUILDERS, TrainingJob, custom_job_spec, submitted_custom_job, submitted_tuning_job, tuning_job_spec
 
@@ -16,7 +23,8 @@ def parsed(argv=None) -> tuple[str, TrainingJob, argparse.Namespace]:
     parser.add_argument("action", choices=("submit", "tune"))
     for name in ("project", "region", "image", "data", "job-dir"):
         parser.add_argument(f"--{name}", required=True)
-    parser.add_argument("--model", choices=sorted(BUILDERS), default="lstm1")
+    parser.add_argument("--model", choices=sorted(BUILDERS), default=None,
+                        help="default: lstm1 for submit; for tune, the model is one of the tuned parameters")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--gpus-per-worker", type=int, default=1)
     parser.add_argument("--machine-type", default="n1-standard-8")
@@ -27,7 +35,7 @@ def parsed(argv=None) -> tuple[str, TrainingJob, argparse.Namespace]:
     parser.add_argument("--dry-run", action="store_true", help="print the job spec as JSON, submit nothing")
     args, trainer_extra = parser.parse_known_args(argv)
     job = TrainingJob(project=args.project, region=args.region, image=args.image, data=args.data, job_dir=args.job_dir,
-                      model=args.model, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                      model=args.model or ("lstm1" if args.action == "submit" else None), workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                       machine_type=args.machine_type, accelerator=args.accelerator, epochs=args.epochs,
                       extra_args=tuple(trainer_extra))
     return args.action, job, args
