@@ -18,11 +18,11 @@ class FakeFit:
         self.callback = callback
         callback.set_model(self.model)
 
-    def epochs(self, first: int, val_losses: list[float]) -> int:
+    def epochs(self, first: int, val_losses: list[float], monitor: str = "val_loss") -> int:
         """Runs epochs first, first+1, ... (1-based) until the callback stops them; returns the last run."""
         for epoch, val_loss in enumerate(val_losses, start=first):
             self.model.layers[0].kernel.assign(np.full((2, 1), epoch, np.float32))  # weights that name their epoch
-            self.callback.on_epoch_end(epoch - 1, {"val_loss": val_loss})
+            self.callback.on_epoch_end(epoch - 1, {monitor: val_loss})
             if self.model.stop_training:
                 return epoch
         return first + len(val_losses) - 1
@@ -39,6 +39,14 @@ def test_keeps_the_lowest_validation_loss_epoch(tmp_path):
     assert FakeFit(best).epochs(1, [0.6, 0.4, 0.5, 0.45, 0.41]) == 5  # no patience: every epoch runs
     assert best.best_epoch == 2 and saved_epoch(tmp_path / "best.weights.h5") == 2
     assert json.loads((tmp_path / "best.json").read_text()) == {"epoch": 2, "val_loss": 0.4}
+
+
+def test_keeps_the_highest_validation_auc_epoch_and_stops_on_it(tmp_path):
+    best = artifacts.BestEpochCheckpoint(str(tmp_path / "best.weights.h5"), str(tmp_path / "best.json"), patience=2,
+                                         monitor="val_auc")
+    assert FakeFit(best).epochs(1, [0.80, 0.86, 0.85, 0.90, 0.89, 0.88, 0.95], monitor="val_auc") == 6
+    assert best.best_epoch == 4 and saved_epoch(tmp_path / "best.weights.h5") == 4
+    assert json.loads((tmp_path / "best.json").read_text()) == {"epoch": 4, "val_auc": 0.90}
 
 
 def test_best_value_and_patience_survive_a_kill_and_resume(tmp_path):

@@ -54,7 +54,7 @@ class EpochRecorder(keras.callbacks.Callback):
         write_json(self.history_path, sorted(history, key=lambda e: e["epoch"]))
 
 
-def loss_plot_png(history: list[dict], title: str, best_epoch: int = 0) -> bytes:
+def loss_plot_png(history: list[dict], title: str, best_epoch: int = 0, best_by: str = "lowest validation loss") -> bytes:
     """Train vs validation loss per epoch, as the notebook plotted it, with the
     best epoch (the one evaluated and exported by default) marked."""
     import matplotlib
@@ -68,7 +68,7 @@ def loss_plot_png(history: list[dict], title: str, best_epoch: int = 0) -> bytes
     axes.plot(epochs, [e["loss"] for e in history], "o-", label="train loss")
     axes.plot(epochs, [e.get("val_loss") for e in history], "o-", label="validation loss")
     if best_epoch:
-        axes.axvline(best_epoch, color="grey", linestyle=":", label=f"lowest validation loss (epoch {best_epoch})")
+        axes.axvline(best_epoch, color="grey", linestyle=":", label=f"{best_by} (epoch {best_epoch})")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("binary cross-entropy")
@@ -82,42 +82,52 @@ def loss_plot_png(history: list[dict], title: str, best_epoch: int = 0) -> bytes
     return buffer.getvalue()
 
 
-def write_loss_plot(path: str, history: list[dict], title: str, best_epoch: int = 0) -> None:
+def write_loss_plot(path: str, history: list[dict], title: str, best_epoch: int = 0,
+                    best_by: str = "lowest validation loss") -> None:
     with tf.io.gfile.GFile(path, "wb") as handle:
-        handle.write(loss_plot_png(history, title, best_epoch))
+        handle.write(loss_plot_png(history, title, best_epoch, best_by))
 
 
 class BestEpochCheckpoint(keras.callbacks.Callback):
-    """Saves the weights of the epoch with the lowest validation loss, and stops
-    after `patience` epochs without a new best (None: never).
+    """Saves the weights of the epoch with the best `monitor` value (lowest for
+    a loss, highest for AUC or accuracy), and stops after `patience` epochs
+    without a new best (None: never).
 
     Unlike Keras' ModelCheckpoint and EarlyStopping, the best value seen so far
     is kept on disk beside the weights (`state_path`), so a run resumed after a
     kill (BackupAndRestore) neither overwrites a better epoch with a worse one
     nor restarts its patience. Under multi-worker training every worker sees the
-    same all-reduced validation loss and so takes the same decisions.
+    same all-reduced validation metrics and so takes the same decisions.
     """
 
-    def __init__(self, weights_path: str, state_path: str, patience: int | None = None, resumed: bool = False):
+    def __init__(self, weights_path: str, state_path: str, patience: int | None = None, resumed: bool = False,
+                 monitor: str = "val_loss"):
         super().__init__()
         self.weights_path = weights_path
         self.state_path = state_path
         self.patience = patience
+        self.monitor = monitor
+        self.lower_is_better = monitor.endswith("loss")
         # A fresh run ignores what an earlier run left (checkpoint folders can outlive a job dir on Vertex).
-        fresh = {"epoch": 0, "val_loss": math.inf}
-        self.best = read_json(state_path, fresh) if resumed else fresh
+        fresh = {"epoch": 0, monitor: math.inf if self.lower_is_better else -math.inf}
+        state = read_json(state_path, fresh) if resumed else fresh
+        self.best = state if monitor in state else fresh
 
     @property
     def best_epoch(self) -> int:
         """1-based, as in history.json; 0 before the first validation."""
         return int(self.best["epoch"])
 
+    def is_better(self, value: float) -> bool:
+        best = self.best[self.monitor]
+        return value < best if self.lower_is_better else value > best  # NaN is never better
+
     def on_epoch_end(self, epoch, logs=None):
-        val_loss = float((logs or {}).get("val_loss", math.nan))
-        if val_loss < self.best["val_loss"]:
+        value = float((logs or {}).get(self.monitor, math.nan))
+        if self.is_better(value):
             tf.io.gfile.makedirs(os.path.dirname(self.weights_path))
             self.model.save_weights(self.weights_path)
-            self.best = {"epoch": epoch + 1, "val_loss": val_loss}
+            self.best = {"epoch": epoch + 1, self.monitor: value}
             write_json(self.state_path, self.best)  # after the weights: it never names weights not yet written
         elif self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True

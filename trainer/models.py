@@ -264,6 +264,9 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 2048  # global
     optimizer: str = "adam"  # or "sgd": momentum 0.9
+    # The validation metric that picks the best epoch (restored and exported)
+    # and that early stopping watches.
+    best_epoch_by: str = "val_loss"
 
     @property
     def optimizer_name(self) -> str:
@@ -277,7 +280,11 @@ class Recipe:
 # common one's and overfits them (validation AUC 0.88); plain SGD with momentum
 # moves each by its gradient, like the batch solvers of a logistic regression,
 # and reaches scikit-learn's validation AUC. Early stopping on validation loss
-# is the bag-of-n-gram models' only regularisation. The new models take batches
+# is the bag-of-n-gram models' only regularisation. tfidf's best epoch is the one
+# of highest validation AUC: its validation loss bottoms out early (the
+# probabilities are best calibrated there) while its ranking keeps improving
+# (on the real extra set: AUC 0.928 at the lowest loss, 0.938 ten epochs on).
+# The new models take batches
 # of 256 (the step sizes were chosen there): at 2048, a few thousand reviews
 # make 2 steps an epoch.
 RECIPES = {
@@ -285,8 +292,12 @@ RECIPES = {
     "lstm2": Recipe(1e-3, None),
     "bilstm": Recipe(1e-3, 3, batch_size=256),
     "fasttext": Recipe(1e-2, 2, batch_size=256),
-    "tfidf": Recipe(20.0, 3, epochs=20, batch_size=256, optimizer="sgd"),
+    "tfidf": Recipe(20.0, 3, epochs=20, batch_size=256, optimizer="sgd", best_epoch_by="val_auc"),
 }
+
+
+def best_epoch_phrase(monitor: str) -> str:
+    return "lowest validation loss" if monitor == "val_loss" else f"highest {monitor.replace('val_', 'validation ')}"
 
 
 def compiled(model: keras.Model, learning_rate: float, optimizer: str = "adam") -> keras.Model:

@@ -317,8 +317,9 @@ def train(config: TrainConfig) -> dict:
     if done_epochs:
         LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
 
+    recipe = models.RECIPES[config.model]
     best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
-                                         resumed=done_epochs > 0)
+                                         resumed=done_epochs > 0, monitor=recipe.best_epoch_by)
     with damaged_files_named(spec):
         model.fit(
             train_batches,
@@ -334,8 +335,8 @@ def train(config: TrainConfig) -> dict:
     history = artifacts.read_json(paths.history, [])
     evaluated = history[-1]
     if len(history) < config.epochs:
-        LOG.info("stopped early after epoch %d of %d: no lower validation loss for %d epochs",
-                 len(history), config.epochs, config.early_stopping_patience)
+        LOG.info("stopped early after epoch %d of %d: no better %s for %d epochs",
+                 len(history), config.epochs, recipe.best_epoch_by, config.early_stopping_patience)
     if config.restore_best_weights and best.best_epoch:
         model.load_weights(paths.best_weights)
         evaluated = next(e for e in history if e["epoch"] == best.best_epoch)
@@ -356,10 +357,11 @@ def train(config: TrainConfig) -> dict:
         "sequence_length": spec.sequence_length,
         "bucket_by_length": bucketed,
         "dtype_policy": policy,
-        "optimizer": models.RECIPES[config.model].optimizer_name,
+        "optimizer": recipe.optimizer_name,
         "learning_rate": config.learning_rate,
         **evaluation.binary_metrics(labels, probabilities),
         "best_epoch": best.best_epoch,
+        "best_epoch_by": recipe.best_epoch_by,
         "restore_best_weights": config.restore_best_weights,
         "early_stopping_patience": config.early_stopping_patience,
         "evaluated_epoch": evaluated["epoch"],
@@ -371,7 +373,8 @@ def train(config: TrainConfig) -> dict:
     }
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
     metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir)
-    artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch)
+    artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch,
+                              models.best_epoch_phrase(recipe.best_epoch_by))
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
         tf.io.gfile.rmtree(paths.root)
@@ -394,7 +397,8 @@ def main(argv=None) -> int:
         return 130
     if is_chief():
         auc = "n/a (one class)" if metrics["test_auc"] is None else f"{metrics['test_auc']:.4f}"
-        print(f"epoch {metrics['evaluated_epoch']} of {metrics['epochs']} (lowest validation loss: epoch {metrics['best_epoch']}): "
+        print(f"epoch {metrics['evaluated_epoch']} of {metrics['epochs']} "
+              f"({models.best_epoch_phrase(metrics['best_epoch_by'])}: epoch {metrics['best_epoch']}): "
               f"test accuracy {metrics['test_accuracy']:.4f}, AUC {auc}, loss {metrics['test_loss']:.4f} "
               f"on {metrics['test_examples']:,} reviews ({time.time() - started:.0f} s)")
         print(f"wrote {config.job_dir}/{{history.json,metrics.json,loss.png,logs/,checkpoints/}} and {metrics['export']}")
