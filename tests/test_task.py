@@ -123,7 +123,8 @@ def test_each_new_model_records_its_recipe_and_layers_and_predict_and_score_agre
     job = new_model_jobs[name]
     metrics = json.loads((job / "metrics.json").read_text())
     recipe = models.RECIPES[name]
-    assert (metrics["model"], metrics["learning_rate"], metrics["optimizer"]) == (name, recipe.learning_rate, recipe.optimizer)
+    assert (metrics["model"], metrics["learning_rate"], metrics["optimizer"]) == (name, recipe.learning_rate, recipe.optimizer_name)
+    assert metrics["best_epoch_by"] == recipe.best_epoch_by and metrics["epochs_requested"] == 2
     assert metrics["early_stopping_patience"] == recipe.early_stopping_patience
     assert {"params", "seconds_per_epoch", "examples_per_second", "test_f1_negative", "test_macro_f1"} <= set(metrics)
     assert {"bilstm": "Bidirectional(LSTM(64))", "fasttext": "mean of Embedding(", "tfidf": "TF-IDF (train idf"}[name] in metrics["architecture"]
