@@ -32,8 +32,7 @@ demo: $(STAMP)
 		"This coffee is delicious and fresh, I will buy again. Highly recommend!" \
 		"Terrible. It tasted stale and bland, a waste of money. Never again." \
 		"The box was smaller than expected but my dog loves it."
-	$(BIN)/python -m trainer.task --data $(DEMO)/prep --job-dir $(DEMO)/jobs/tfidf --model tfidf \
-		--batch-size 128 --overwrite
+	$(BIN)/python -m trainer.task --data $(DEMO)/prep --job-dir $(DEMO)/jobs/tfidf --model tfidf --overwrite
 	$(BIN)/python -m trainer.compare $(DEMO)/jobs/lstm1 $(DEMO)/jobs/tfidf
 	$(BIN)/python -m pipelines.score --model $$(ls -d $(DEMO)/jobs/lstm1/export/* | tail -n 1) \
 		--input $(DEMO)/data/synthetic_reviews.csv --output $(DEMO)/scores/scores

@@ -298,7 +298,7 @@ RECIPES = {
 
 
 def best_epoch_phrase(monitor: str) -> str:
-    return "lowest validation loss" if monitor == "val_loss" else f"highest {monitor.replace('val_', 'validation ')}"
+    return {"val_loss": "lowest validation loss", "val_auc": "highest validation AUC"}.get(monitor, f"best {monitor}")
 
 
 def compiled(model: keras.Model, learning_rate: float, optimizer: str = "adam") -> keras.Model:

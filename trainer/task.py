@@ -282,8 +282,8 @@ def idf_adapted(model: keras.Model, spec: data.DataSpec, batch_size: int) -> ker
         return model
     started = time.perf_counter()
     model = models.adapted(model, (tokens for tokens, _ in data.dataset(spec, "train", batch_size)))
-    LOG.info("document frequencies of %d features counted over %d train reviews in %.1f s",
-             model.get_layer("ngrams").feature_count, spec.examples["train"], time.perf_counter() - started)
+    LOG.info("document frequencies of %s features counted over %s train reviews in %.1f s",
+             f"{model.get_layer('ngrams').feature_count:,}", f"{spec.examples['train']:,}", time.perf_counter() - started)
     return model
 
 
