@@ -254,7 +254,8 @@ def test_last_epoch_is_evaluated_and_exported_without_restoring_the_best(prepare
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, recipe_args", [("lstm1", ["--learning-rate", "0.01"]), ("tfidf", []), ("fasttext", [])])
+@pytest.mark.parametrize("model, recipe_args", [("lstm1", ["--learning-rate", "0.01"]), ("bilstm", []), ("tfidf", []),
+                                                ("fasttext", [])])
 def test_metrics_json_equals_the_export_on_the_real_test_reviews(prepared_sample, shared_sample, tmp_path, model, recipe_args):
     """The test accuracy and AUC people quote are those of the model that is served, from raw text."""
     job = tmp_path / "job"
