@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
 
-from trainer import models  # noqa: E402
+from trainer import models, recipes  # noqa: E402
 
 BUCKET_EDGES = (8, 16, 32, 64, 128, 256)
 
@@ -134,7 +134,7 @@ def lstm_implementation() -> str:
 def built(name: str, dtype_policy: str, vocab_size: int, seed: int) -> keras.Model:
     keras.config.set_dtype_policy(dtype_policy)
     keras.utils.set_random_seed(seed)
-    recipe = models.RECIPES[name]
+    recipe = recipes.RECIPES[name]
     return models.compiled(models.BUILDERS[name](vocab_size), recipe.learning_rate, recipe.optimizer)
 
 

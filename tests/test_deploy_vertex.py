@@ -80,3 +80,13 @@ def test_bad_worker_count_is_a_one_line_error(capsys):
     assert vertex_main(["submit", "--project", "p", "--region", "r", "--image", "i", "--data", "d", "--job-dir", "j",
                         "--workers", "0", "--dry-run"]) == 2
     assert "vertex: error: --workers must be at least 1" in capsys.readouterr().err
+
+
+def test_the_vertex_cli_loads_no_tensorflow():
+    """Model names and recipes come from trainer.recipes, so a dry run prints its spec and nothing else."""
+    from tests.conftest import run_module
+
+    result = run_module("deploy.vertex", "tune", "--project", "p", "--region", "r", "--image", "i", "--data", "d",
+                        "--job-dir", "j", "--model", "tfidf", "--dry-run")
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-500:]
+    assert json.loads(result.stdout)["parameter_spec"] == {"batch-size": vertex.PARAMETER_SPECS["batch-size"]}

@@ -167,3 +167,9 @@ def test_mixed_bfloat16_keeps_the_output_layer_in_float32():
         assert keras.backend.standardize_dtype(output.dtype) == "float32" and np.isfinite(np.asarray(output)).all()
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def test_every_model_has_a_recipe_and_every_recipe_a_model():
+    from trainer import recipes
+
+    assert recipes.MODEL_NAMES == tuple(sorted(models.BUILDERS)) == tuple(sorted(recipes.RECIPES))

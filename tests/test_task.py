@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from pipelines.transform import TOKENS
 from tests.conftest import REPO, latest_export, run_module, scored_alone_and_among_long_reviews
-from trainer import data, models, predict, task
+from trainer import data, models, predict, recipes, task
 from trainer.distribution import worker_shard
 
 
@@ -122,7 +122,7 @@ def test_a_review_scores_the_same_alone_and_among_long_reviews(any_job, syntheti
 def test_each_new_model_records_its_recipe_and_layers_and_predict_and_score_agree(new_model_jobs, name, synthetic_csv, tmp_path):
     job = new_model_jobs[name]
     metrics = json.loads((job / "metrics.json").read_text())
-    recipe = models.RECIPES[name]
+    recipe = recipes.RECIPES[name]
     assert (metrics["model"], metrics["learning_rate"], metrics["optimizer"]) == (name, recipe.learning_rate, recipe.optimizer_name)
     assert metrics["best_epoch_by"] == recipe.best_epoch_by and metrics["epochs_requested"] == 2
     assert metrics["early_stopping_patience"] == recipe.early_stopping_patience

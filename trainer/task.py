@@ -35,7 +35,7 @@ import numpy as np
 
 from pipelines import logs
 from pipelines.runtime import is_within, output_problem
-from trainer import artifacts, data, evaluation, export, models, tuning
+from trainer import artifacts, data, evaluation, export, models, recipes, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
 
@@ -49,7 +49,7 @@ class TrainConfig:
     model: str = "lstm1"
     epochs: int | None = None  # None: the model's recipe (10 for the notebook's LSTMs)
     batch_size: int | None = None  # global, across all replicas; None: the model's recipe (2048 for the LSTMs)
-    learning_rate: float | None = None  # None: the model's recipe (models.RECIPES)
+    learning_rate: float | None = None  # None: the model's recipe (recipes.RECIPES)
     seed: int = 7
     strategy: str = "auto"
     steps_per_epoch: int | None = None  # default: one pass over train
@@ -124,9 +124,10 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=False,
                         help="bfloat16 compute on GPUs that have it (float32 output layer); ignored on CPU")
     parser.add_argument("--restore-best-weights", action=argparse.BooleanOptionalAction, default=True,
-                        help="evaluate and export the epoch with the lowest validation loss (--no-...: the last epoch)")
+                        help="evaluate and export the best epoch: lowest validation loss (highest validation AUC for tfidf); "
+                             "--no-...: the last epoch")
     parser.add_argument("--early-stopping-patience", type=int, default=None, metavar="N",
-                        help="stop after N epochs without a lower validation loss; 0: never "
+                        help="stop after N epochs without a better validation loss (AUC for tfidf); 0: never "
                              "(default: the model's, never for lstm1/lstm2)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
@@ -145,7 +146,7 @@ def parsed_config(argv=None) -> TrainConfig:
 
 def with_recipe(config: TrainConfig) -> TrainConfig:
     """The model's defaults where the command line left a choice open."""
-    recipe = models.RECIPES[config.model]
+    recipe = recipes.RECIPES[config.model]
     patience = recipe.early_stopping_patience if config.early_stopping_patience is None else config.early_stopping_patience
     return dataclasses.replace(config, epochs=config.epochs or recipe.epochs, batch_size=config.batch_size or recipe.batch_size,
                                learning_rate=config.learning_rate or recipe.learning_rate,
@@ -307,7 +308,7 @@ def train(config: TrainConfig) -> dict:
     keras.config.set_dtype_policy(policy)
     with strategy.scope():
         model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate,
-                                models.RECIPES[config.model].optimizer)
+                                recipes.RECIPES[config.model].optimizer)
         with damaged_files_named(spec):
             model = fit_ready(idf_adapted(model, spec, config.batch_size), strategy)
     LOG.info("%s: %s, %s params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
@@ -317,7 +318,7 @@ def train(config: TrainConfig) -> dict:
     if done_epochs:
         LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
 
-    recipe = models.RECIPES[config.model]
+    recipe = recipes.RECIPES[config.model]
     best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
                                          resumed=done_epochs > 0, monitor=recipe.best_epoch_by)
     with damaged_files_named(spec):
@@ -374,7 +375,7 @@ def train(config: TrainConfig) -> dict:
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
     metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir)
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch,
-                              models.best_epoch_phrase(recipe.best_epoch_by))
+                              recipes.best_epoch_phrase(recipe.best_epoch_by))
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
         tf.io.gfile.rmtree(paths.root)
@@ -398,7 +399,7 @@ def main(argv=None) -> int:
     if is_chief():
         auc = "n/a (one class)" if metrics["test_auc"] is None else f"{metrics['test_auc']:.4f}"
         print(f"epoch {metrics['evaluated_epoch']} of {metrics['epochs']} "
-              f"({models.best_epoch_phrase(metrics['best_epoch_by'])}: epoch {metrics['best_epoch']}): "
+              f"({recipes.best_epoch_phrase(metrics['best_epoch_by'])}: epoch {metrics['best_epoch']}): "
               f"test accuracy {metrics['test_accuracy']:.4f}, AUC {auc}, loss {metrics['test_loss']:.4f} "
               f"on {metrics['test_examples']:,} reviews ({time.time() - started:.0f} s)")
         print(f"wrote {config.job_dir}/{{history.json,metrics.json,loss.png,logs/,checkpoints/}} and {metrics['export']}")

@@ -12,8 +12,7 @@ import time
 
 import keras
 
-# The metric a tuning job maximises (deploy.vertex names it in the job spec).
-TUNING_METRIC = "val_accuracy"
+from trainer.recipes import TUNING_METRIC  # noqa: F401 (the metric a trial reports)
 METRIC_FILE_ENV, TRIAL_ENV = "CLOUD_ML_HP_METRIC_FILE", "CLOUD_ML_TRIAL_ID"
 DEFAULT_METRIC_FILE = "/tmp/hypertune/output.metrics"
 KEPT_ENTRIES = 100

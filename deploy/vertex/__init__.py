@@ -9,16 +9,15 @@ trainer.task honours.
 """
 import dataclasses
 
-from trainer.models import BUILDERS, RECIPES
-from trainer.tuning import TUNING_METRIC
+from trainer.recipes import MODEL_NAMES, RECIPES, TUNING_METRIC
 
-ADAM_MODELS = sorted(name for name in BUILDERS if RECIPES[name].optimizer == "adam")
+ADAM_MODELS = sorted(name for name in MODEL_NAMES if RECIPES[name].optimizer == "adam")
 # Hyperparameters a tuning job may set: each is a trainer.task flag (a test checks).
 # The learning-rate range is Adam's: it is tuned only in trials of a model
 # trained with Adam (a conditional parameter); a tfidf trial keeps its recipe's SGD step.
 PARAMETER_SPECS = {
     "batch-size": {"type": "DISCRETE", "values": [256, 512, 1024, 2048], "scale": "linear"},
-    "model": {"type": "CATEGORICAL", "values": sorted(BUILDERS), "conditional": {
+    "model": {"type": "CATEGORICAL", "values": list(MODEL_NAMES), "conditional": {
         "learning-rate": {"type": "DOUBLE", "min": 1e-4, "max": 1e-2, "scale": "log", "parent_values": ADAM_MODELS},
     }},
 }

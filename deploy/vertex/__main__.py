@@ -10,12 +10,7 @@ import argparse
 import json
 import sys
 
-if __name__ == "__main__":  # before TensorFlow loads (the model names come from trainer.models)
-    from pipelines.logs import quiet_start
-
-    quiet_start()
-
-from deploy.vertex import BUILDERS, TrainingJob, custom_job_spec, submitted_custom_job, submitted_tuning_job, tuning_job_spec
+from deploy.vertex import MODEL_NAMES, TrainingJob, custom_job_spec, submitted_custom_job, submitted_tuning_job, tuning_job_spec
 
 
 def parsed(argv=None) -> tuple[str, TrainingJob, argparse.Namespace]:
@@ -23,7 +18,7 @@ def parsed(argv=None) -> tuple[str, TrainingJob, argparse.Namespace]:
     parser.add_argument("action", choices=("submit", "tune"))
     for name in ("project", "region", "image", "data", "job-dir"):
         parser.add_argument(f"--{name}", required=True)
-    parser.add_argument("--model", choices=sorted(BUILDERS), default=None,
+    parser.add_argument("--model", choices=MODEL_NAMES, default=None,
                         help="default: lstm1 for submit; for tune, the model is one of the tuned parameters")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--gpus-per-worker", type=int, default=1)
