@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -61,6 +62,12 @@ def write_result(name: str, result: dict) -> pathlib.Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2))
     return path
+
+
+def mean_and_spread(runs: list[dict], keys) -> dict:
+    """Mean and spread (max - min) over seeds of each figure."""
+    return {key: {"mean": statistics.fmean(r[key] for r in runs), "spread": max(r[key] for r in runs) - min(r[key] for r in runs)}
+            for key in keys}
 
 
 def python() -> str:

@@ -28,12 +28,12 @@ each set the best project model's mean AUC is at least the reference's minus
 Writes benchmarks/results/models.json.
 """
 import argparse
+import glob
 import json
 import re
-import statistics
 import time
 
-from common import REPO, WORK, python, timed_command, write_result
+from common import REPO, WORK, mean_and_spread, python, timed_command, write_result
 
 SHARED = REPO.parent / "shared" / "data"
 SETS = {"sample": "Reviews_sample.csv", "extra": "Reviews_extra.csv", "both": "Reviews_{sample,extra}.csv"}
@@ -72,8 +72,6 @@ def split_ids_and_labels(prep_dir) -> dict:
 
 
 def raw_texts(name: str) -> dict:
-    import glob
-
     import pandas as pd
 
     texts = {}
@@ -118,12 +116,6 @@ def project_run(prep_dir, name: str, model: str, seed: int, epochs: int | None, 
         "seconds_per_epoch", "learning_rate", "early_stopping_patience")}}
 
 
-def summary(runs: list[dict]) -> dict:
-    """Mean and spread (max - min) over seeds of each figure."""
-    return {key: {"mean": statistics.fmean(r[key] for r in runs), "spread": max(r[key] for r in runs) - min(r[key] for r in runs)}
-            for key in FIGURES}
-
-
 def verdict(row: dict) -> dict:
     means = {model: s["summary"]["test_auc"]["mean"] for model, s in row["models"].items()}
     best = max(means, key=means.get)
@@ -160,7 +152,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: each model's recipe")
     parser.add_argument("--batch-size", type=int, default=256, help="small real sets: 2048 would be 2-20 steps an epoch")
     args = parser.parse_args()
-    missing = [SETS[name] for name in args.sets if not list(SHARED.glob(SETS[name].replace("{sample,extra}", "*")))]
+    missing = [SETS[name] for name in args.sets if not glob.glob(input_pattern(name))]
     if missing:
         raise SystemExit(f"models.py: {', '.join(missing)} not found under {SHARED}: this benchmark needs the real reviews")
     previous = WORK.parent / "results" / "models.json"
@@ -182,7 +174,7 @@ def main() -> None:
         trials += [(f"{model} +stopwords", model, kept_dir) for model in args.kept_stopwords_models]
         for label, model, data_dir in trials:
             runs = [project_run(data_dir, name, model, seed, args.epochs, args.batch_size) for seed in range(1, args.seeds + 1)]
-            row["models"][label] = {"runs": runs, "summary": summary(runs)}
+            row["models"][label] = {"runs": runs, "summary": mean_and_spread(runs, FIGURES)}
             print(f"  {name} {label}: test AUC {row['models'][label]['summary']['test_auc']['mean']:.4f}", flush=True)
         row["verdict"] = verdict(row)
         result[name] = row

@@ -17,10 +17,9 @@ Writes benchmarks/results/train.json.
 import argparse
 import json
 import shutil
-import statistics
 import time
 
-from common import WORK, default_input, python, resampled_csv, timed_command, write_result
+from common import WORK, default_input, mean_and_spread, python, resampled_csv, timed_command, write_result
 
 BATCH = 2048
 
@@ -110,10 +109,7 @@ def trained(prep_dir, name: str, epochs: int, batch_size: int, bucketed: bool, s
 
 
 def summary(runs: list[dict]) -> dict:
-    """Mean and spread (max - min) over seeds of each figure."""
-    keys = ("examples_per_second", "seconds_per_epoch", "val_accuracy", "test_accuracy", "test_auc")
-    return {key: {"mean": statistics.fmean(r[key] for r in runs), "spread": max(r[key] for r in runs) - min(r[key] for r in runs)}
-            for key in keys}
+    return mean_and_spread(runs, ("examples_per_second", "seconds_per_epoch", "val_accuracy", "test_accuracy", "test_auc"))
 
 
 def part_bucketing(datasets: dict, epochs: int, batch_size: int, seeds: int) -> dict:

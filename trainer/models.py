@@ -234,13 +234,18 @@ def document_frequencies(features: np.ndarray, feature_count: int) -> np.ndarray
     return np.bincount(ordered[first & (ordered != 0)], minlength=feature_count)
 
 
+def learns_idf(model: keras.Model) -> bool:
+    """Whether `adapted` has statistics to learn for this model (tfidf's idf)."""
+    return any(isinstance(layer, TfidfLogit) for layer in model.layers)
+
+
 def adapted(model: keras.Model, token_batches) -> keras.Model:
     """Sets a tfidf model's idf from the train split (an iterable of token
     batches); other models are returned as they are. Keras preprocessing layers
     call this `adapt`: statistics learnt from training data, before fit."""
-    layers = {type(layer): layer for layer in model.layers}
-    if TfidfLogit not in layers:
+    if not learns_idf(model):
         return model
+    layers = {type(layer): layer for layer in model.layers}
     ngrams, tfidf = layers[NgramIds], layers[TfidfLogit]
     frequency, documents = np.zeros(ngrams.feature_count, np.int64), 0
     for tokens in token_batches:

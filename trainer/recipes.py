@@ -38,10 +38,8 @@ class Recipe:
 # of highest validation AUC: its validation loss bottoms out early (the
 # probabilities are best calibrated there) while its ranking keeps improving
 # (on the real extra set's validation split: AUC 0.928 at the lowest loss, epoch
-# 5; 0.938 at epoch 20).
-# The new models take batches
-# of 256 (the step sizes were chosen there): at 2048, a few thousand reviews
-# make 2 steps an epoch.
+# 5; 0.938 at epoch 20). The new models take batches of 256 (the step sizes
+# were chosen there): at 2048, a few thousand reviews make 2 steps an epoch.
 RECIPES = {
     "lstm1": Recipe(1e-3, None),
     "lstm2": Recipe(1e-3, None),

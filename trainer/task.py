@@ -1,11 +1,11 @@
 """Train a sentiment model on the preprocessing output and export it.
 
-    python -m trainer.task --data DIR --job-dir JOB [--model lstm1|lstm2|bilstm|fasttext|tfidf] [--epochs 10] ...
+    python -m trainer.task --data DIR --job-dir JOB [--model lstm1|lstm2|bilstm|fasttext|tfidf] [--epochs N] ...
 
 JOB (local or gs://) receives history.json, metrics.json, loss.png, logs/
-(TensorBoard), checkpoints/ (best validation loss, and the backup an
-interrupted run resumes from) and export/<version>/ (the SavedModel that takes
-raw text). On Vertex AI the AIP_MODEL_DIR, AIP_CHECKPOINT_DIR and
+(TensorBoard), run.json (the model a started run trains), checkpoints/ (the
+best epoch, and the backup an interrupted run resumes from) and
+export/<version>/ (the SavedModel that takes raw text). On Vertex AI the AIP_MODEL_DIR, AIP_CHECKPOINT_DIR and
 AIP_TENSORBOARD_LOG_DIR variables it sets take precedence. Under
 MultiWorkerMirroredStrategy (TF_CONFIG) only the chief writes the artifacts;
 the other workers write theirs to JOB/.scratch-<task>/, removed at the end.
@@ -49,7 +49,7 @@ class TrainConfig:
     model: str = "lstm1"
     epochs: int | None = None  # None: the model's recipe (10 for the notebook's LSTMs)
     batch_size: int | None = None  # global, across all replicas; None: the model's recipe (2048 for the LSTMs)
-    learning_rate: float | None = None  # None: the model's recipe (recipes.RECIPES)
+    learning_rate: float | None = None  # None: the model's recipe (trainer/recipes.py)
     seed: int = 7
     strategy: str = "auto"
     steps_per_epoch: int | None = None  # default: one pass over train
@@ -239,7 +239,7 @@ def callbacks(paths: JobPaths, examples_per_epoch: int, best: artifacts.BestEpoc
         artifacts.EpochRecorder(paths.history, examples_per_epoch),
     ]
     if tuning.in_tuning_trial() and paths.is_chief:
-        chosen.append(tuning.TuningMetricReporter(tuning.TUNING_METRIC))
+        chosen.append(tuning.TuningMetricReporter(recipes.TUNING_METRIC))
     return chosen
 
 
@@ -279,7 +279,7 @@ def architecture(model: keras.Model) -> str:
 def idf_adapted(model: keras.Model, spec: data.DataSpec, batch_size: int) -> keras.Model:
     """A tfidf model's document frequencies, counted over the whole train split
     (every worker counts them all, so the replicas agree)."""
-    if not any(isinstance(layer, models.TfidfLogit) for layer in model.layers):
+    if not models.learns_idf(model):
         return model
     started = time.perf_counter()
     model = models.adapted(model, (tokens for tokens, _ in data.dataset(spec, "train", batch_size)))
@@ -306,9 +306,9 @@ def train(config: TrainConfig) -> dict:
         val_batches = data.with_counted_batches(data.dataset(spec, "val", config.batch_size, bucket_by_length=bucketed))
     policy = dtype_policy(config.mixed_precision)
     keras.config.set_dtype_policy(policy)
+    recipe = recipes.RECIPES[config.model]
     with strategy.scope():
-        model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate,
-                                recipes.RECIPES[config.model].optimizer)
+        model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate, recipe.optimizer)
         with damaged_files_named(spec):
             model = fit_ready(idf_adapted(model, spec, config.batch_size), strategy)
     LOG.info("%s: %s, %s params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
@@ -318,7 +318,6 @@ def train(config: TrainConfig) -> dict:
     if done_epochs:
         LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
 
-    recipe = recipes.RECIPES[config.model]
     best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
                                          resumed=done_epochs > 0, monitor=recipe.best_epoch_by)
     with damaged_files_named(spec):

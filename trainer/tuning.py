@@ -12,7 +12,6 @@ import time
 
 import keras
 
-from trainer.recipes import TUNING_METRIC  # noqa: F401 (the metric a trial reports)
 METRIC_FILE_ENV, TRIAL_ENV = "CLOUD_ML_HP_METRIC_FILE", "CLOUD_ML_TRIAL_ID"
 DEFAULT_METRIC_FILE = "/tmp/hypertune/output.metrics"
 KEPT_ENTRIES = 100
