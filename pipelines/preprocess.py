@@ -3,7 +3,7 @@
     python -m pipelines.preprocess --input Reviews.csv --output out/ [Beam options]
 
 Output directory (the contract with trainer/):
-    train/ val/ test/   part-*.tfrecord.gz   GZIP tf.Example: tokens, label, review_id, num_words
+    train/ val/ test/   part-*.tfrecord.gz   GZIP tf.Example: tokens, label, review_id, num_words, time
     transform_fn/ transformed_metadata/    the tf.Transform graph and its output schema
     metadata/                              the raw schema (TFTransformOutput.raw_feature_spec())
     rejected/part-*.jsonl                  one JSON line per rejected row, with the reason
@@ -182,7 +182,7 @@ class RawFeatureBatchesFn(beam.DoFn):
         return features.append_column(SPLIT_FIELD, split)
 
     def process(self, review: dict):
-        self.rows.append((review["Text"], review["label"], review["Id"]))
+        self.rows.append((review["Text"], review["label"], review["Id"], review["Time"]))
         if len(self.rows) >= self.batch_size:
             yield self.batch()
 

@@ -14,7 +14,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.public import tfxio
 
 VOCAB_NAME = "words"
-TEXT, LABEL, REVIEW_ID = "text", "label", "review_id"
+TEXT, LABEL, REVIEW_ID, TIME = "text", "label", "review_id", "time"
 TOKENS, NUM_WORDS = "tokens", "num_words"
 PAD_ID = 0
 
@@ -22,6 +22,8 @@ RAW_FEATURE_SPEC = {
     TEXT: tf.io.FixedLenFeature([], tf.string),
     LABEL: tf.io.FixedLenFeature([], tf.int64),
     REVIEW_ID: tf.io.FixedLenFeature([], tf.int64),
+    # Unix seconds of the review: passed through so evaluation can slice by year.
+    TIME: tf.io.FixedLenFeature([], tf.int64),
 }
 
 # The same raw features as Arrow columns: feeding tf.Transform RecordBatches
@@ -31,6 +33,7 @@ RAW_ARROW_SCHEMA = pa.schema([
     pa.field(TEXT, pa.large_list(pa.large_binary())),
     pa.field(LABEL, pa.large_list(pa.int64())),
     pa.field(REVIEW_ID, pa.large_list(pa.int64())),
+    pa.field(TIME, pa.large_list(pa.int64())),
 ])
 
 
@@ -46,13 +49,14 @@ def one_per_row(values: pa.Array) -> pa.LargeListArray:
     return pa.LargeListArray.from_arrays(pa.array(range(len(values) + 1), type=pa.int64()), values)
 
 
-def raw_record_batch(rows: list[tuple[str, int, int]]) -> pa.RecordBatch:
-    """(text, label, review_id) rows → one RecordBatch of the raw features."""
-    texts, labels, ids = zip(*rows)
+def raw_record_batch(rows: list[tuple[str, int, int, int]]) -> pa.RecordBatch:
+    """(text, label, review_id, time) rows → one RecordBatch of the raw features."""
+    texts, labels, ids, times = zip(*rows)
     columns = {
         TEXT: pa.array(texts, type=pa.large_binary()),
         LABEL: pa.array(labels, type=pa.int64()),
         REVIEW_ID: pa.array(ids, type=pa.int64()),
+        TIME: pa.array(times, type=pa.int64()),
     }
     return pa.RecordBatch.from_arrays([one_per_row(columns[field.name]) for field in RAW_ARROW_SCHEMA],
                                       schema=RAW_ARROW_SCHEMA)
@@ -135,6 +139,7 @@ def preprocessing_fn(inputs: dict, vocab_size: int, max_length: int, keep_stopwo
         NUM_WORDS: tf.cast(words.row_lengths(), tf.int64),
         LABEL: inputs[LABEL],
         REVIEW_ID: inputs[REVIEW_ID],
+        TIME: inputs[TIME],
     }
 
 

@@ -31,7 +31,8 @@ def golden_of(out: pathlib.Path) -> dict:
     for split in SPLITS:
         rows = sorted(read_split(out, split), key=lambda r: int(r["review_id"]))
         examples[split] = {"count": len(rows), "sha256": digest(
-            f"{int(r['review_id'])} {int(r['label'])} {int(r['num_words'])} {' '.join(map(str, r['tokens'].tolist()))}" for r in rows)}
+            f"{int(r['review_id'])} {int(r['time'])} {int(r['label'])} {int(r['num_words'])} "
+            f"{' '.join(map(str, r['tokens'].tolist()))}" for r in rows)}
     rejected = []
     for path in sorted((out / "rejected").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():

@@ -72,6 +72,7 @@ def test_fixture_tfrecords_hold_the_kept_reviews_split_by_time(fixture_out):
         assert row["tokens"].shape == (12,) and row["tokens"].dtype == np.int64
     by_id = {int(r["review_id"]): r for rows in splits.values() for r in rows}
     assert by_id[3]["label"] == 0 and by_id[2]["label"] == 1 and by_id[6]["label"] == 0
+    assert by_id[6]["time"] == 1270000000  # the review's Time, carried for evaluation by year
 
 
 def test_fixture_examples_carry_exactly_the_transformed_features(fixture_out):
@@ -79,7 +80,7 @@ def test_fixture_examples_carry_exactly_the_transformed_features(fixture_out):
     files = sorted(str(f) for f in (fixture_out / "train").glob("*.tfrecord.gz"))
     serialized = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP"))).numpy()
     example = tf.train.Example.FromString(serialized)
-    assert set(example.features.feature) == {"tokens", "label", "review_id", "num_words"}
+    assert set(example.features.feature) == {"tokens", "label", "review_id", "num_words", "time"}
     assert len(example.features.feature["tokens"].int64_list.value) == 12
 
 
@@ -155,19 +156,19 @@ def test_a_header_without_a_required_column_is_a_one_line_error(tmp_path):
 
 
 def test_raw_feature_batches_are_full_size_and_carry_their_split():
-    reviews = [{"Text": f"review {i} café", "label": i % 2, "Id": i} for i in range(2500)]
+    reviews = [{"Text": f"review {i} café", "label": i % 2, "Id": i, "Time": 1_300_000_000 + i} for i in range(2500)]
 
     def summary(batch):
         column = lambda name: batch.column(batch.schema.get_field_index(name)).flatten().to_pylist()  # noqa: E731
         return (batch.num_rows, set(column(preprocess.SPLIT_COLUMN)), column("review_id")[0],
-                column("text")[-1].decode(), column("label")[:2])
+                column("text")[-1].decode(), column("label")[:2], column("time")[0] - column("review_id")[0])
 
     with TestPipeline(runner="FnApiRunner") as pipeline:
         batches = (pipeline | beam.Create(reviews, reshuffle=False)
                    | beam.ParDo(preprocess.RawFeatureBatchesFn(1000, "val")) | beam.Map(summary))
-        assert_that(batches, equal_to([(1000, {1}, 0, "review 999 café", [0, 1]),
-                                       (1000, {1}, 1000, "review 1999 café", [0, 1]),
-                                       (500, {1}, 2000, "review 2499 café", [0, 1])]))
+        assert_that(batches, equal_to([(1000, {1}, 0, "review 999 café", [0, 1], 1_300_000_000),
+                                       (1000, {1}, 1000, "review 1999 café", [0, 1], 1_300_000_000),
+                                       (500, {1}, 2000, "review 2499 café", [0, 1], 1_300_000_000)]))
 
 
 def test_missing_input_is_a_one_line_error(tmp_path):
@@ -224,7 +225,8 @@ def notebook_split_ids(csv_path) -> dict:
     train_val = math.floor(0.8 * n)
     train = math.floor(0.8 * train_val)
     ids = df["Id"].tolist()
-    return {"train": ids[:train], "val": ids[train:train_val], "test": ids[train_val:], "_labels": dict(zip(df["Id"], df["Score"] > 3))}
+    return {"train": ids[:train], "val": ids[train:train_val], "test": ids[train_val:], "_labels": dict(zip(df["Id"], df["Score"] > 3)),
+            "_times": dict(zip(df["Id"], df["Time"]))}
 
 
 @pytest.mark.slow
@@ -242,6 +244,7 @@ def test_real_sample_matches_pandas_and_serving_transform(shared_sample, prepare
     for split in SPLITS:
         assert sorted(int(r["review_id"]) for r in stored[split]) == sorted(expected[split])
         assert all(int(r["label"]) == int(expected["_labels"][int(r["review_id"])]) for r in stored[split])
+        assert all(int(r["time"]) == int(expected["_times"][int(r["review_id"])]) for r in stored[split])
 
     # No training/serving skew: the saved transform graph applied to the raw
     # texts gives exactly the stored tokens.

@@ -64,7 +64,7 @@ def assert_transformed(train_texts, other_texts, vocab_size, max_length, train_e
     """Runs the real preprocessing_fn through tf.Transform: vocabulary from
     train only, applied to the other texts."""
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec(transform.RAW_FEATURE_SPEC)
-    rows = lambda texts: [{"text": t, "label": 1, "review_id": i} for i, t in enumerate(texts)]  # noqa: E731
+    rows = lambda texts: [{"text": t, "label": 1, "review_id": i, "time": 0} for i, t in enumerate(texts)]  # noqa: E731
     with beam.Pipeline(runner="FnApiRunner") as p, tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         train_out, transform_fn = (p | "Train" >> beam.Create(rows(train_texts)), metadata) | tft_beam.AnalyzeAndTransformDataset(
             transform.preprocessing_fn_for(vocab_size, max_length))
