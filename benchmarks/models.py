@@ -64,8 +64,8 @@ def split_ids_and_labels(prep_dir) -> dict:
     splits = {}
     for split in data.SPLITS:
         ids, labels = [], []
-        for _, label, review_id in data.dataset(spec, split, 4096, with_ids=True):
-            ids.append(review_id.numpy())
+        for _, label, features in data.dataset(spec, split, 4096, with_features=("review_id",)):
+            ids.append(features["review_id"].numpy())
             labels.append(label.numpy())
         splits[split] = (np.concatenate(ids), np.concatenate(labels))
     return splits

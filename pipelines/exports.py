@@ -4,14 +4,18 @@ pipelines.score, so both refuse a directory that is not one in the same words.
 It lives here rather than in trainer/ because pipelines must not import the
 trainer (trainer already imports pipelines' feature names).
 """
+import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 SIGNATURE = "serving_default"
 TEXT = "text"
 # Why a review gets no score: it cleans to no words (trainer.predict and pipelines.score say so alike).
 NO_WORDS = "no_words"
+# The validation split's profile (pipelines/drift.py), written by trainer.task beside the SavedModel.
+PROFILE = os.path.join("assets.extra", "profile.json")
 
 
 class ExportError(Exception):
@@ -42,10 +46,24 @@ def loaded_signature(export_dir: str, name: str = SIGNATURE):
     return signatures[name]
 
 
+def training_profile(export_dir: str) -> dict | None:
+    """The profile the export carries; None for an export made before it did."""
+    path = os.path.join(export_dir, PROFILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)
+
+
+def served(serving_fn, texts: list[str]) -> dict[str, np.ndarray]:
+    """Every output of the raw-text signature for the texts, as numpy arrays."""
+    return {name: value.numpy() for name, value in serving_fn(text=tf.constant(texts, dtype=tf.string)).items()}
+
+
 def scored(serving_fn, texts: list[str]) -> list[tuple[float, int] | None]:
     """(probability, label) per text; None for a text with no words after cleaning
     (its probability would be the model's prior, not a judgement)."""
-    outputs = serving_fn(text=tf.constant(texts, dtype=tf.string))
-    num_words = outputs["num_words"].numpy().tolist() if "num_words" in outputs else [1] * len(texts)
-    pairs = zip(outputs["probability"].numpy().tolist(), outputs["label"].numpy().tolist())
+    outputs = served(serving_fn, texts)
+    num_words = outputs["num_words"].tolist() if "num_words" in outputs else [1] * len(texts)
+    pairs = zip(outputs["probability"].tolist(), outputs["label"].tolist())
     return [pair if words > 0 else None for pair, words in zip(pairs, num_words)]

@@ -9,9 +9,15 @@ raw-text signature through RunInference in batches, and writes Id, probability
 and label. Local (FnApiRunner) by default; Dataflow with the same flags as
 preprocess. Beam's own TensorFlow handler needs tensorflow_hub and Keras 2
 loading, so a small ModelHandler over tf.saved_model.load is used instead.
+
+The drift check: the scored reviews' profile (pipelines/drift.py: words per
+review, out-of-vocabulary fraction, scores, and the label balance of reviews
+whose Score is not 3) is compared with the one the export carries, in
+PREFIX-drift.json; a warning says when they differ significantly.
 """
 import dataclasses
 import json
+import logging
 import os
 import sys
 
@@ -22,16 +28,19 @@ if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are 
 from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import logs
-from pipelines.exports import NO_WORDS, ExportError, loaded_signature, scored
+from pipelines import drift, logs
+from pipelines.exports import NO_WORDS, ExportError, loaded_signature, served, training_profile
 from pipelines.runtime import beam_args_or_exit, input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
 
+LOG = logging.getLogger(__name__)
 CSV_HEADER = "Id,probability,label"
 
 
@@ -57,9 +66,11 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
         return loaded_signature(self._export_dir)
 
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
-        for text, score in zip(batch, scored(model, list(batch))):
-            inference = None if score is None else {"probability": score[0], "label": score[1]}
-            yield PredictionResult(text, inference)
+        outputs = served(model, list(batch))
+        names = [name for name in ("probability", "label", "num_words", "oov_fraction") if name in outputs]
+        for i, text in enumerate(batch):
+            inference = {name: outputs[name][i].item() for name in names}
+            yield PredictionResult(text, inference if inference.get("num_words", 1) > 0 else None)
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
@@ -73,7 +84,7 @@ class SplitUnscoredFn(beam.DoFn):
         self.no_words = Metrics.counter("score", "rejected_no_words")
 
     def process(self, keyed_result):
-        review_id, result = keyed_result
+        (review_id, _), result = keyed_result
         if result.inference is not None:
             yield keyed_result
             return
@@ -83,19 +94,52 @@ class SplitUnscoredFn(beam.DoFn):
              "values": [result.example[:200]]}, ensure_ascii=True))
 
 
+class ProfileFn(beam.CombineFn):
+    """Scored reviews → the histogram counts of their profile (drift.counts_of)."""
+
+    def create_accumulator(self):
+        return drift.empty_counts()
+
+    def add_input(self, accumulator, keyed_result):
+        (_, score), result = keyed_result
+        label = -1 if score == 3 else int(score > 3)  # the notebook's labels; Score 3 has none
+        inference = result.inference
+        counts = drift.counts_of(np.array([inference["num_words"]]), np.array([inference["oov_fraction"]]),
+                                 np.array([inference["probability"]]), np.array([label]))
+        return drift.merged_counts([accumulator, counts])
+
+    def merge_accumulators(self, accumulators):
+        return drift.merged_counts(accumulators)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def write_drift(counts: dict, path: str, training: dict, source: str) -> dict:
+    report = drift.drift_report(training, drift.profile_of(counts, source))
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(report, indent=2).encode("utf-8"))
+    return report
+
+
 def formatted(keyed_result, output_format: str) -> str:
-    review_id, result = keyed_result
+    (review_id, _), result = keyed_result
     probability, label = result.inference["probability"], result.inference["label"]
     if output_format == "jsonl":
         return json.dumps({"Id": review_id, "probability": probability, "label": label})
     return f"{review_id},{probability:.6f},{label}"
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig) -> None:
+def drift_path(output: str) -> str:
+    return f"{output}-drift.json"
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig, training: dict | None = None) -> None:
+    """`training`: the export's profile; without one there is no drift check."""
     validated = pipeline | "ReadReviews" >> ReadReviews(config.input) | "ValidateReviews" >> ValidateReviews()
     results = (
         validated.valid
-        | "KeyById" >> beam.Map(lambda review: (review["Id"], review["Text"]))
+        | "KeyById" >> beam.Map(lambda review: ((review["Id"], review["Score"]), review["Text"]))
         | "RunInference" >> RunInference(KeyedModelHandler(RawTextModelHandler(config.model, config.batch_size)))
         | "SplitUnscored" >> beam.ParDo(SplitUnscoredFn()).with_outputs(REJECTED, main="scored")
     )
@@ -111,6 +155,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig) -> None:
         | "WriteScores" >> beam.io.WriteToText(config.output, file_name_suffix=suffix, num_shards=config.num_shards,
                                                header=CSV_HEADER if config.format == "csv" else None)
     )
+    if training is not None:
+        _ = (
+            results.scored
+            | "Profile" >> beam.CombineGlobally(ProfileFn())
+            | "WriteDrift" >> beam.Map(write_drift, drift_path(config.output), training, f"scored reviews of {config.input}")
+        )
 
 
 def parsed_args(argv=None) -> tuple[ScoreConfig, list[str]]:
@@ -149,12 +199,19 @@ def main(argv=None) -> int:
     if problem:
         print(f"score: error: {problem}", file=sys.stderr)
         return 2
+    training = training_profile(config.model)
+    if training is None:
+        LOG.warning("%s carries no training profile (exported before trainer.task wrote one): no drift check", config.model)
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build_pipeline(pipeline, config)
+        build_pipeline(pipeline, config, training)
     result = pipeline.result.metrics().query()
     counters = {c.key.metric.name: c.committed for c in result["counters"]}
     rejected = sum(v for k, v in counters.items() if k.startswith("rejected_"))
     print(f"scored {counters.get('records', 0) - rejected:,} reviews, rejected {rejected:,}: wrote {config.output}-*")
+    if training is not None and FileSystems.exists(drift_path(config.output)):
+        with FileSystems.open(drift_path(config.output)) as handle:
+            report = json.loads(handle.read())
+        (LOG.warning if report["drift"] else LOG.info)("%s (%s)", drift.summary_line(report), drift_path(config.output))
     return 0
 
 

@@ -11,6 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FIXTURE_CSV = REPO / "tests" / "fixtures" / "reviews.csv"
+# One-line posts that are not food reviews: the drift check must flag them.
+SHORT_TEXTS_CSV = REPO / "tests" / "fixtures" / "short_texts.csv"
 SHARED_SAMPLE = REPO.parent / "shared" / "data" / "Reviews_sample.csv"
 
 # tests/fixtures/reviews.csv, row by row (see the file): what each stage must do.
@@ -51,6 +53,18 @@ def prepared_sample(tmp_path_factory, shared_sample) -> pathlib.Path:
     out = tmp_path_factory.mktemp("prepared_sample") / "out"
     assert preprocess.main(["--input", str(shared_sample), "--output", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_job(tmp_path_factory, prepared_sample, shared_sample) -> pathlib.Path:
+    """tfidf, the strongest model on real reviews, trained briefly on the real
+    sample, with the review texts for its evaluation report."""
+    from trainer import task
+
+    job = tmp_path_factory.mktemp("sample_job") / "tfidf"
+    assert task.main(["--data", str(prepared_sample), "--job-dir", str(job), "--model", "tfidf", "--epochs", "5",
+                      "--raw-input", str(shared_sample)]) == 0
+    return job
 
 
 def scored_alone_and_among_long_reviews(score, texts: list[str], long_texts: list[str]) -> tuple:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipelines.transform import REVIEW_ID
 from trainer import data
 from tests.conftest import TINY_LENGTH
 
@@ -46,8 +47,8 @@ def test_empty_split_is_a_data_error(prepared, tmp_path):
 
 def test_each_worker_reads_its_own_files(prepared):
     spec = data.data_spec(str(prepared))
-    ids = lambda shard: sorted(int(i) for _, _, batch in data.dataset(spec, "train", 256, worker_shard=shard, with_ids=True)  # noqa: E731
-                               for i in batch.numpy())
+    ids = lambda shard: sorted(int(i) for _, _, batch in data.dataset(  # noqa: E731
+        spec, "train", 256, worker_shard=shard, with_features=(REVIEW_ID,)) for i in batch[REVIEW_ID].numpy())
     first, second = ids((2, 0)), ids((2, 1))
     assert first and second and not set(first) & set(second)
     assert sorted(first + second) == ids((1, 0))
@@ -63,10 +64,10 @@ def test_cut_to_longest_keeps_the_right_hand_end():
 
 def test_bucketed_batches_keep_every_example_and_group_similar_lengths(prepared):
     spec = data.data_spec(str(prepared))
-    fixed = list(data.dataset(spec, "val", 32, with_ids=True).as_numpy_iterator())
-    bucketed = list(data.dataset(spec, "val", 32, with_ids=True, bucket_by_length=True).as_numpy_iterator())
+    fixed = list(data.dataset(spec, "val", 32, with_features=(REVIEW_ID,)).as_numpy_iterator())
+    bucketed = list(data.dataset(spec, "val", 32, with_features=(REVIEW_ID,), bucket_by_length=True).as_numpy_iterator())
     reviews = lambda batches: sorted(  # noqa: E731
-        (int(i), tuple(t[t != 0])) for tokens, _, ids in batches for t, i in zip(tokens, ids))
+        (int(i), tuple(t[t != 0])) for tokens, _, features in batches for t, i in zip(tokens, features[REVIEW_ID]))
     assert reviews(bucketed) == reviews(fixed)  # same reviews, same ids, nothing cut off
     widths = [tokens.shape[1] for tokens, _, _ in bucketed]
     assert max(widths) <= TINY_LENGTH and np.mean(widths) < 0.75 * TINY_LENGTH

@@ -1,11 +1,13 @@
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines import score
-from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, latest_export, run_module
+from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, SHORT_TEXTS_CSV, latest_export, run_module
+from tests.test_preprocess import read_split
 from trainer import predict
 
 
@@ -79,3 +81,50 @@ def test_bad_paths_and_options_are_one_line_errors(trained_job, tmp_path, case):
     last = result.stderr.strip().splitlines()
     assert len(last) == 1 and last[0].startswith("score: error: ")
     assert {"input_directory": "is a directory", "output_under_a_file": "is a file", "batch_size_zero": "must be positive"}[case] in last[0]
+
+
+def rows_of_ids(source, ids: set[int], path) -> str:
+    """The raw CSV rows of these review ids, header and quoting kept."""
+    import csv
+
+    with open(source, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([rows[0], *(r for r in rows[1:] if int(r[0]) in ids)])
+    return str(path)
+
+
+@pytest.mark.slow
+def test_drift_is_false_on_the_real_samples_own_test_reviews_and_true_on_short_other_texts(
+        sample_job, prepared_sample, shared_sample, tmp_path):
+    export = latest_export(sample_job)
+    test_ids = {int(r["review_id"]) for r in read_split(prepared_sample, "test")}
+    own = rows_of_ids(shared_sample, test_ids, tmp_path / "test_reviews.csv")
+    assert score.main(["--model", export, "--input", own, "--output", str(tmp_path / "own")]) == 0
+    report = json.loads((tmp_path / "own-drift.json").read_text())
+    assert report["drift"] is False and report["measure"] == "population stability index" and report["threshold"] == 0.25
+    assert set(report["distributions"]) == {"words_per_review", "oov_fraction", "score", "labels"}
+    assert all(d["band"] == "no significant change" for d in report["distributions"].values())
+    assert report["scoring"]["reviews"] == len(test_ids) and report["training"]["reviews"] == json.loads(
+        (prepared_sample / "report.json").read_text())["examples"]["val"]
+    # Its label balance is the test split's, counted from the TFRecords.
+    labels = [int(r["label"]) for r in read_split(prepared_sample, "test")]
+    assert report["scoring"]["labels"] == {"negative": labels.count(0), "positive": labels.count(1)}
+
+    result = run_module("pipelines.score", "--model", export, "--input", str(SHORT_TEXTS_CSV), "--output", str(tmp_path / "short"))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    report = json.loads((tmp_path / "short-drift.json").read_text())
+    assert report["drift"] is True
+    words = report["distributions"]["words_per_review"]
+    assert words["drift"] and words["psi"] > 10 * max(words["noise_floor"], 0.25)  # far beyond what 24 reviews explain
+    warning = next(line for line in result.stderr.splitlines() if "DRIFT" in line)
+    assert "WARNING" in warning and "words_per_review PSI" in warning and "short-drift.json" in warning
+
+
+def test_an_export_without_a_profile_is_scored_without_a_drift_check(trained_job, tmp_path):
+    export = tmp_path / "export"
+    shutil.copytree(latest_export(trained_job), export)
+    shutil.rmtree(export / "assets.extra")
+    result = run_module("pipelines.score", "--model", str(export), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
+    assert result.returncode == 0 and "carries no training profile" in result.stderr
+    assert list(tmp_path.glob("s-0*.csv")) and not (tmp_path / "s-drift.json").exists()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from pipelines.transform import TOKENS
+from pipelines.transform import REVIEW_ID, TOKENS
 from tests.conftest import REPO, latest_export, run_module, scored_alone_and_among_long_reviews
 from trainer import data, models, predict, recipes, task
 from trainer.distribution import worker_shard
@@ -80,7 +80,8 @@ def test_export_on_raw_text_equals_the_evaluated_model_on_stored_tokens(any_job,
     metrics = json.loads((any_job / "metrics.json").read_text())
     assert metrics["best_epoch"] == lowest_val_loss_epoch(any_job) == metrics["evaluated_epoch"]
     spec = data.data_spec(str(prepared))
-    tokens, _, ids = next(iter(data.dataset(spec, "test", 64, with_ids=True)))
+    tokens, _, features = next(iter(data.dataset(spec, "test", 64, with_features=(REVIEW_ID,))))
+    ids = features[REVIEW_ID]
     model = models.BUILDERS[metrics["model"]](spec.vocab_size)
     model.load_weights(evaluated_weights(any_job))
     expected = model.predict(tokens, verbose=0).reshape(-1)
@@ -263,7 +264,7 @@ def test_metrics_json_equals_the_export_on_the_real_test_reviews(prepared_sample
                       "--batch-size", "256", "--steps-per-epoch", "4", *recipe_args]) == 0
     metrics = json.loads((job / "metrics.json").read_text())
     spec = data.data_spec(str(prepared_sample))
-    ids = np.concatenate([batch_ids.numpy() for _, _, batch_ids in data.dataset(spec, "test", 512, with_ids=True)])
+    ids = np.concatenate([f[REVIEW_ID].numpy() for _, _, f in data.dataset(spec, "test", 512, with_features=(REVIEW_ID,))])
     frame = pd.read_csv(shared_sample, dtype=str, keep_default_na=False).set_index("Id")
     texts, labels = frame.loc[[str(i) for i in ids], "Text"].tolist(), (frame.loc[[str(i) for i in ids], "Score"].astype(int) > 3).to_numpy()
     serve = predict.loaded_signature(latest_export(job))

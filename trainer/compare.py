@@ -1,4 +1,6 @@
-"""The notebook's conclusion table, from finished jobs of any model.
+"""The notebook's conclusion table, from finished jobs of any model, with
+each job's evaluation report (threshold chosen on validation, calibration, a
+link to report.html).
 
     python -m trainer.compare JOB1 JOB2 ...   → Markdown on stdout
 """
@@ -10,8 +12,11 @@ if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are 
 
     quiet_start()
 
+import tensorflow as tf  # noqa: E402
+
 from pipelines import logs  # noqa: E402
 from trainer.artifacts import read_json  # noqa: E402
+from trainer.evaluate import metrics_of  # noqa: E402
 
 COLUMNS = (
     ("model", "model", "{}"),
@@ -24,23 +29,39 @@ COLUMNS = (
     # Accuracy mostly reflects the class balance; the minority class's F1 does not.
     ("F1 negative", "test_f1_negative", "{:.4f}"),
     ("macro-F1", "test_macro_f1", "{:.4f}"),
+    # From the evaluation report: the threshold that maximises macro-F1 on validation, measured on test.
+    ("threshold", "chosen_threshold", "{:.3f}"),
+    ("macro-F1 at it", "test_macro_f1_at_chosen_threshold", "{:.4f}"),
+    ("calibration error", "expected_calibration_error", "{:.4f}"),
     ("params", "params", "{:,}"),
     ("s / epoch", "seconds_per_epoch", "{:.1f}"),
 )
+TITLES = [title for title, _, _ in COLUMNS] + ["report"]
 
 
-def table_row(metrics: dict) -> str:
+def report_link(job_dir: str) -> str:
+    path = os.path.join(job_dir, "evaluation", "report.html")
+    return f"[report.html]({path})" if tf.io.gfile.exists(path) else "–"
+
+
+def job_metrics(job_dir: str) -> dict:
+    """metrics.json, with the figures of an evaluation report run later (trainer.evaluate) on top."""
+    metrics = read_json(os.path.join(job_dir, "metrics.json"))
+    if metrics is None:
+        raise FileNotFoundError(f"{job_dir} has no metrics.json (not a finished trainer.task run)")
+    evaluated = read_json(os.path.join(job_dir, "evaluation", "evaluation.json"))
+    return {**metrics, **metrics_of(evaluated)} if evaluated else metrics
+
+
+def table_row(metrics: dict, job_dir: str) -> str:
     cells = [fmt.format(metrics[key]) if metrics.get(key) is not None else "–" for _, key, fmt in COLUMNS]
-    return "| " + " | ".join(cells) + " |"
+    return "| " + " | ".join(cells + [report_link(job_dir)]) + " |"
 
 
 def comparison_table(job_dirs: list[str]) -> str:
-    lines = ["| " + " | ".join(title for title, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = ["| " + " | ".join(TITLES) + " |", "|" + "---|" * len(TITLES)]
     for job_dir in job_dirs:
-        metrics = read_json(os.path.join(job_dir, "metrics.json"))
-        if metrics is None:
-            raise FileNotFoundError(f"{job_dir} has no metrics.json (not a finished trainer.task run)")
-        lines.append(table_row(metrics))
+        lines.append(table_row(job_metrics(job_dir), job_dir))
     return "\n".join(lines)
 
 

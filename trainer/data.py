@@ -13,7 +13,7 @@ import tensorflow_transform as tft
 from pipelines.sink import SUFFIX as TFRECORD_SUFFIX
 from pipelines.sources import StreamDamage, decompressed_chunks
 from pipelines.split import SPLITS
-from pipelines.transform import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
+from pipelines.transform import LABEL, TOKENS, model_vocabulary_size, sequence_length
 from trainer.artifacts import read_json
 
 
@@ -116,12 +116,12 @@ def first_damaged_file(spec: DataSpec) -> tuple[str, str] | None:
     return None
 
 
-def features_and_label(serialized: tf.Tensor, feature_spec: dict, with_ids: bool = False) -> tuple:
-    """(tokens, label) or (tokens, label, review_id): one vectorized parse per
-    batch, far cheaper than per-example parsing."""
+def features_and_label(serialized: tf.Tensor, feature_spec: dict, with_features: tuple[str, ...] = ()) -> tuple:
+    """(tokens, label), or (tokens, label, {name: feature}) for the features
+    asked for: one vectorized parse per batch, far cheaper than per-example parsing."""
     features = tf.io.parse_example(serialized, feature_spec)
     tokens, label = features[TOKENS], tf.cast(features[LABEL], tf.float32)
-    return (tokens, label, features[REVIEW_ID]) if with_ids else (tokens, label)
+    return (tokens, label, {name: features[name] for name in with_features}) if with_features else (tokens, label)
 
 
 def cut_to_longest(tokens: tf.Tensor) -> tf.Tensor:
@@ -170,10 +170,11 @@ def dataset(
     repeat: bool = False,
     seed: int | None = None,
     worker_shard: tuple[int, int] = (1, 0),
-    with_ids: bool = False,
+    with_features: tuple[str, ...] = (),
     bucket_by_length: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (tokens, label); or (tokens, label, review_id) with_ids.
+    """Batches of (tokens, label); or (tokens, label, {name: feature}) with_features
+    (e.g. (REVIEW_ID,)).
 
     worker_shard (workers, index): this worker reads every workers-th file,
     so workers train on different data; tf.data's own auto-sharding is off
@@ -198,7 +199,7 @@ def dataset(
         records = records.repeat()
     # Parsing stays vectorized: batch, parse, and only then regroup by length.
     batches = records.batch(min(batch_size, 1024) if bucket_by_length else batch_size, drop_remainder=False)
-    batches = batches.map(lambda s: features_and_label(s, spec.feature_spec, with_ids), num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batches.map(lambda s: features_and_label(s, spec.feature_spec, with_features), num_parallel_calls=tf.data.AUTOTUNE)
     if bucket_by_length:
         batches = length_bucketed(batches.unbatch(), batch_size, spec.sequence_length)
     options = tf.data.Options()

@@ -3,10 +3,16 @@
 The transform graph (vocabulary table included) is tracked by the exported
 module, so the very cleaning and id mapping used for training runs at serving
 time. Signatures:
-    serving_default     text: string[None]            → probability, label, num_words
-    serve_tf_example    examples: serialized tf.Example → probability, label, num_words
+    serving_default     text: string[None]            → probability, label, num_words, oov_fraction
+    serve_tf_example    examples: serialized tf.Example → probability, label, num_words, oov_fraction
     transform_features  text: string[None]            → tokens, num_words
+
+Beside the SavedModel, assets.extra/profile.json (TF Serving's folder for
+files that travel with a model) holds the validation split's profile
+(pipelines/drift.py), so that a scoring job can tell whether its data still
+looks like the data the model learnt from.
 """
+import json
 import os
 import time
 
@@ -14,7 +20,8 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipelines.transform import NUM_WORDS, TEXT, TOKENS
+from pipelines.exports import PROFILE
+from pipelines.transform import NUM_WORDS, TEXT, TOKENS, model_vocabulary_size
 from trainer.data import cut_to_longest
 
 THRESHOLD = 0.5
@@ -34,6 +41,7 @@ class SentimentModule(tf.Module):
         self.model = model
         self.transform_layer = tft_output.transform_features_layer()
         self.serving_feature_spec = {TEXT: tft_output.raw_feature_spec()[TEXT]}
+        self.oov_id = model_vocabulary_size(tft_output) - 1
 
     def _transformed(self, text: tf.Tensor) -> dict:
         # Only the text is given: outputs that need the label are dropped.
@@ -58,11 +66,15 @@ class SentimentModule(tf.Module):
 
     def _predictions(self, text: tf.Tensor) -> dict:
         transformed = self._transformed(text)
-        probability = self._length_sorted_probabilities(transformed[TOKENS])
+        tokens = transformed[TOKENS]
+        probability = self._length_sorted_probabilities(tokens)
+        kept_words = tf.maximum(tf.math.count_nonzero(tokens, axis=1), 1)
         # num_words 0: the text cleans to no words (emoji, digits, HTML only); its
         # probability is the model's prior, not a judgement, and our CLIs do not report it.
         return {"probability": probability, "label": tf.cast(probability >= THRESHOLD, tf.int64),
-                "num_words": tf.reshape(transformed[NUM_WORDS], [-1])}
+                "num_words": tf.reshape(transformed[NUM_WORDS], [-1]),
+                # Of the ids the model reads: the drift check's out-of-vocabulary fraction.
+                "oov_fraction": tf.cast(tf.math.count_nonzero(tokens == self.oov_id, axis=1) / kept_words, tf.float32)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)])
     def serve_text(self, text):
@@ -83,7 +95,7 @@ def versioned_dir(export_root: str) -> str:
     return os.path.join(export_root, str(int(time.time())))
 
 
-def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> str:
+def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str, profile: dict | None = None) -> str:
     module = SentimentModule(model, tft_output)
     signatures = {
         "serving_default": module.serve_text,
@@ -91,4 +103,8 @@ def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_d
         "transform_features": module.transform_features,
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)
+    if profile is not None:
+        tf.io.gfile.makedirs(os.path.join(export_dir, "assets.extra"))
+        with tf.io.gfile.GFile(os.path.join(export_dir, PROFILE), "w") as handle:
+            json.dump(profile, handle, indent=2)
     return export_dir

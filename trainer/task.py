@@ -34,8 +34,8 @@ import keras
 import numpy as np
 
 from pipelines import logs
-from pipelines.runtime import is_within, output_problem
-from trainer import artifacts, data, evaluation, export, models, recipes, tuning
+from pipelines.runtime import input_problem, is_within, output_problem
+from trainer import artifacts, data, evaluate, evaluation, export, models, recipes, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
 
@@ -61,6 +61,8 @@ class TrainConfig:
     # notebook evaluated the last one (its validation loss was lowest at epoch 4 of 10).
     restore_best_weights: bool = True
     early_stopping_patience: int | None = None  # None: the model's recipe; 0: off
+    raw_input: str | None = None  # the raw reviews: texts for the evaluation report's list of mistakes
+    evaluation: bool = True  # write JOB/evaluation/ (a workflow may run trainer.evaluate as its own step instead)
     verbose: bool = False
     overwrite: bool = False
 
@@ -129,6 +131,10 @@ def parsed_config(argv=None) -> TrainConfig:
     parser.add_argument("--early-stopping-patience", type=int, default=None, metavar="N",
                         help="stop after N epochs without a better validation loss (AUC for tfidf); 0: never "
                              "(default: the model's, never for lstm1/lstm2)")
+    parser.add_argument("--raw-input", default=None, metavar="PATTERN",
+                        help="the raw reviews --data was made from: texts for the evaluation report's list of mistakes")
+    parser.add_argument("--evaluation", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the evaluation report to JOB/evaluation/ (--no-evaluation: leave it to trainer.evaluate)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)
@@ -291,6 +297,8 @@ def idf_adapted(model: keras.Model, spec: data.DataSpec, batch_size: int) -> ker
 def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
+    if config.raw_input and input_problem(config.raw_input):
+        raise UsageError(input_problem(config.raw_input))
     spec = data.data_spec(config.data)
     bucketed = config.bucket_by_length
     # Built before anything is written: it fails if a worker would get no file.
@@ -337,12 +345,14 @@ def train(config: TrainConfig) -> dict:
     if len(history) < config.epochs:
         LOG.info("stopped early after epoch %d of %d: no better %s for %d epochs",
                  len(history), config.epochs, recipe.best_epoch_by, config.early_stopping_patience)
+    evaluated_weights = paths.final_weights
     if config.restore_best_weights and best.best_epoch:
-        model.load_weights(paths.best_weights)
+        evaluated_weights = paths.best_weights
+        model.load_weights(evaluated_weights)
         evaluated = next(e for e in history if e["epoch"] == best.best_epoch)
-    test_batches = data.dataset(spec, "test", config.batch_size, bucket_by_length=bucketed)
     with damaged_files_named(spec):
-        labels, probabilities = evaluation.predictions(model, test_batches)
+        test = evaluate.split_columns(model, spec, "test", config.batch_size, bucketed)
+        val = evaluate.split_columns(model, spec, "val", config.batch_size, bucketed)
     metrics = {
         "model": config.model,
         "data": config.data,
@@ -359,12 +369,13 @@ def train(config: TrainConfig) -> dict:
         "dtype_policy": policy,
         "optimizer": recipe.optimizer_name,
         "learning_rate": config.learning_rate,
-        **evaluation.binary_metrics(labels, probabilities),
+        **evaluation.binary_metrics(test["label"], test["probability"]),
         "best_epoch": best.best_epoch,
         "best_epoch_by": recipe.best_epoch_by,
         "restore_best_weights": config.restore_best_weights,
         "early_stopping_patience": config.early_stopping_patience,
         "evaluated_epoch": evaluated["epoch"],
+        "evaluated_weights": evaluated_weights,
         "train_loss": evaluated["loss"],
         "val_loss": evaluated.get("val_loss"),
         "val_accuracy": evaluated.get("val_accuracy"),
@@ -372,9 +383,14 @@ def train(config: TrainConfig) -> dict:
         "examples_per_second": sum(e["examples_per_second"] for e in history) / max(len(history), 1),
     }
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
-    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir)
+    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir,
+                                            profile=evaluate.validation_profile(val, config.data))
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch,
                               recipes.best_epoch_phrase(recipe.best_epoch_by))
+    if paths.is_chief and config.evaluation:
+        result = evaluate.write_evaluation(os.path.join(paths.root, "evaluation"), val, test, history,
+                                           evaluate.job_summary(metrics, config.job_dir, config.data), config.raw_input)
+        metrics.update(evaluate.metrics_of(result))
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
         tf.io.gfile.rmtree(paths.root)
@@ -401,7 +417,11 @@ def main(argv=None) -> int:
               f"({recipes.best_epoch_phrase(metrics['best_epoch_by'])}: epoch {metrics['best_epoch']}): "
               f"test accuracy {metrics['test_accuracy']:.4f}, AUC {auc}, loss {metrics['test_loss']:.4f} "
               f"on {metrics['test_examples']:,} reviews ({time.time() - started:.0f} s)")
-        print(f"wrote {config.job_dir}/{{history.json,metrics.json,loss.png,logs/,checkpoints/}} and {metrics['export']}")
+        if config.evaluation:
+            evaluated = os.path.join(config.job_dir, "evaluation")
+            print(evaluate.summary_line(artifacts.read_json(os.path.join(evaluated, "evaluation.json")), evaluated))
+        report = "evaluation/," if config.evaluation else ""
+        print(f"wrote {config.job_dir}/{{history.json,metrics.json,loss.png,{report}logs/,checkpoints/}} and {metrics['export']}")
     return 0
 
 
