@@ -25,8 +25,9 @@ RUNTIME = [
 EXTRAS = {
     # pandas: the notebook baseline in benchmarks/ and independent checks in tests/.
     "test": ["pytest==9.2.0", "pytest-timeout==2.4.0", "pandas>=2.2,<4"],
-    # Vertex AI client; apache-beam[gcp] 2.77 caps it below 2.0.
-    "deploy": ["google-cloud-aiplatform>=1.60,<2"],
+    # Vertex AI client (apache-beam[gcp] 2.77 caps it below 2.0); the KFP v2 SDK and Google's
+    # pipeline components for deploy.workflow (they install beside the pinned stack, moving no pin).
+    "deploy": ["google-cloud-aiplatform>=1.60,<2", "kfp==2.17.3", "google-cloud-pipeline-components==2.22.0"],
 }
 
 setuptools.setup(
@@ -37,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["pipelines", "trainer", "deploy", "deploy.*", "schemas"]),
     package_data={
         "schemas": ["*.json"],
-        "deploy.serving": ["request.json", "models.config", "*.sh"],
+        "deploy.serving": ["request.json", "models.config", "*.sh", "Dockerfile"],
         "deploy.dataflow": ["metadata.json", "Dockerfile", "*.sh"],
         "deploy.vertex": ["Dockerfile"],
     },
@@ -51,6 +52,7 @@ setuptools.setup(
             "review-train=trainer.task:main",
             "review-predict=trainer.predict:main",
             "review-score=pipelines.score:main",
+            "review-evaluate=trainer.evaluate:main",
         ]
     },
 )

@@ -46,8 +46,9 @@ def trainer_args(job: TrainingJob, tuned: bool = False) -> list[str]:
     return args if tuned and job.model is None else [*args, "--model", job.model]  # else the tuner sets --model
 
 
-def worker_pool_specs(job: TrainingJob, tuned: bool = False) -> list[dict]:
-    """Pool 0 is the chief (one replica), pool 1 the other workers."""
+def worker_pool_specs(job: TrainingJob, tuned: bool = False, args: list[str] | None = None) -> list[dict]:
+    """Pool 0 is the chief (one replica), pool 1 the other workers; `args`: the
+    trainer's arguments when a caller (the workflow) has made them."""
     if job.workers < 1:
         raise ValueError("--workers must be at least 1")
     if job.epochs is not None and job.epochs < 1:
@@ -55,7 +56,7 @@ def worker_pool_specs(job: TrainingJob, tuned: bool = False) -> list[dict]:
     machine = {"machine_type": job.machine_type}
     if job.gpus_per_worker > 0:
         machine |= {"accelerator_type": job.accelerator, "accelerator_count": job.gpus_per_worker}
-    container = {"image_uri": job.image, "args": trainer_args(job, tuned)}
+    container = {"image_uri": job.image, "args": trainer_args(job, tuned) if args is None else list(args)}
     pools = [{"machine_spec": machine, "replica_count": 1, "container_spec": container}]
     if job.workers > 1:
         pools.append({"machine_spec": machine, "replica_count": job.workers - 1, "container_spec": container})

@@ -1,0 +1,207 @@
+"""preprocess → train → evaluate → gate → push, here or on Vertex AI Pipelines.
+
+    python -m deploy.workflow run --input PATTERN --work-dir DIR [workflow options] [trainer options]
+    python -m deploy.workflow compile --output FILE --project P --region R --image URI [--preprocess-image URI]
+        --input gs://... --root gs://... [workflow options] [trainer options]
+    python -m deploy.workflow submit  ...compile's flags... [--service-account SA] [--dry-run]
+    python -m deploy.workflow gate --run-dir RUN --serving-dir DIR --input PATTERN [--auc-tolerance T] [--auc-floor F]
+    python -m deploy.workflow push --run-dir RUN --serving-dir DIR [--run-id ID]
+
+`run` exits 0 when the candidate is not blessed, saying why in one line; it
+pushes nothing then. `gate` and `push` are the workflow's own steps (a
+pipeline task runs them in the trainer image).
+"""
+import argparse
+import dataclasses
+import os
+import sys
+
+if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
+    from pipelines.logs import quiet_start
+
+    quiet_start()
+
+from deploy import workflow  # noqa: E402
+from pipelines import logs  # noqa: E402
+
+ACTIONS = ("run", "compile", "submit", "gate", "push")
+
+
+def add_workflow_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="the raw reviews (CSV or SNAP; path, glob or gs://)")
+    parser.add_argument("--auc-tolerance", type=float, default=workflow.DEFAULT_AUC_TOLERANCE,
+                        help="how much lower than the served model's AUC a candidate may be and still be blessed")
+    parser.add_argument("--auc-floor", type=float, default=workflow.DEFAULT_AUC_FLOOR,
+                        help="the AUC every blessed model reaches, the first one too")
+    for flag in ("--vocab-size", "--max-length", "--split", "--num-shards"):
+        parser.add_argument(flag, default=None, help="passed to pipelines.preprocess")
+    parser.add_argument("--keep-stopwords", action="store_true", help="passed to pipelines.preprocess")
+
+
+def workflow_options(args: argparse.Namespace, trainer_args: list[str]) -> workflow.WorkflowOptions:
+    preprocess = [item for flag in ("vocab_size", "max_length", "split", "num_shards") if getattr(args, flag) is not None
+                  for item in (f"--{flag.replace('_', '-')}", str(getattr(args, flag)))]
+    if args.keep_stopwords:
+        preprocess.append("--keep-stopwords")
+    return workflow.WorkflowOptions(input=args.input, preprocess_args=tuple(preprocess), trainer_args=tuple(trainer_args),
+                                    auc_tolerance=args.auc_tolerance, auc_floor=args.auc_floor)
+
+
+def checked_trainer_args(parser: argparse.ArgumentParser, trainer_args: list[str]) -> list[str]:
+    """Checked now by the trainer's own parser, not after preprocessing has run."""
+    owned = next((a for a in trainer_args if a.split("=", 1)[0] in workflow.WORKFLOW_OWNED), None)
+    if owned:
+        parser.error(f"{owned.split('=', 1)[0]} is set by the workflow itself")
+    from trainer import task
+
+    task.parsed_config(["--data", "-", "--job-dir", "-", *trainer_args])
+    return trainer_args
+
+
+def parser_for(action: str) -> logs.OneLineParser:
+    parser = logs.OneLineParser(name="workflow", prog=f"python -m deploy.workflow {action}", description=__doc__.split("\n")[0])
+    if action == "run":
+        parser.add_argument("--work-dir", required=True, help="runs/<run id>/ and serving/<version>/ go here")
+        parser.add_argument("--run-id", default=None, help="default: UTC start time and a random suffix")
+        add_workflow_options(parser)
+    elif action in ("compile", "submit"):
+        parser.add_argument("--output", required=action == "compile", help="the compiled pipeline spec (JSON or YAML)")
+        for flag in ("--project", "--region", "--image", "--root"):
+            parser.add_argument(flag, required=True)
+        parser.add_argument("--preprocess-image", default=None,
+                            help="deploy/dataflow's image (default: the trainer image's registry, review-preprocess)")
+        parser.add_argument("--template", default=None,
+                            help="the Flex Template spec in GCS (default: ROOT/templates/review-preprocess.json)")
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--gpus-per-worker", type=int, default=1)
+        parser.add_argument("--machine-type", default="n1-standard-8")
+        parser.add_argument("--accelerator", default="NVIDIA_TESLA_T4")
+        add_workflow_options(parser)
+        if action == "submit":
+            parser.add_argument("--service-account", default=None)
+            parser.add_argument("--dry-run", action="store_true", help="compile and print what would be submitted")
+    else:
+        parser.add_argument("--run-dir", required=True)
+        parser.add_argument("--serving-dir", required=True)
+        if action == "gate":
+            parser.add_argument("--input", required=True)
+            parser.add_argument("--auc-tolerance", type=float, default=workflow.DEFAULT_AUC_TOLERANCE)
+            parser.add_argument("--auc-floor", type=float, default=workflow.DEFAULT_AUC_FLOOR)
+            parser.add_argument("--blessed-output", default=None, help="a file that receives true or false (pipeline tasks)")
+        else:
+            parser.add_argument("--run-id", default=None, help="recorded with the pushed version")
+            parser.add_argument("--version-output", default=None, help="a file that receives the pushed version's path")
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
+    return parser
+
+
+def run(args, trainer_args: list[str]) -> int:
+    from deploy.workflow.local import StepFailed, run_workflow
+
+    paths = workflow.RunPaths(args.work_dir.rstrip("/"), args.run_id or workflow.new_run_id())
+    try:
+        blessing, pushed = run_workflow(workflow_options(args, trainer_args), paths)
+    except StepFailed as error:
+        print(f"workflow: error: {error}: {paths.run_dir}", file=sys.stderr)
+        return error.status
+    print(f"run {paths.run_id}: {blessing['reason']}; {f'pushed {pushed}' if pushed else 'nothing pushed'}")
+    return 0
+
+
+def gate_config(args):
+    from deploy.workflow.gate import GateConfig
+
+    return GateConfig(run_dir=args.run_dir.rstrip("/"), serving_dir=args.serving_dir.rstrip("/"),
+                      input=getattr(args, "input", ""), auc_tolerance=getattr(args, "auc_tolerance", 0.0),
+                      auc_floor=getattr(args, "auc_floor", 0.0))
+
+
+def written_output(path: str | None, value: str) -> None:
+    """A pipeline task's output parameter: the file KFP reads it from."""
+    if path:
+        import tensorflow as tf
+
+        tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+        with tf.io.gfile.GFile(path, "w") as handle:
+            handle.write(value)
+
+
+def gate(args, _) -> int:
+    from deploy.workflow.gate import gate as decided
+
+    result = decided(gate_config(args))
+    written_output(args.blessed_output, "true" if result["blessed"] else "false")
+    print(result["reason"])
+    return 0
+
+
+def push(args, _) -> int:
+    from deploy.workflow.gate import pushed_version
+
+    version = pushed_version(gate_config(args), args.run_id or os.path.basename(args.run_dir.rstrip("/")))
+    written_output(args.version_output, version)
+    print(f"pushed {version}")
+    return 0
+
+
+def compiled(args, trainer_args: list[str]) -> tuple:
+    from deploy.workflow import pipeline
+
+    settings = pipeline.CloudSettings(project=args.project, region=args.region, image=args.image, root=args.root.rstrip("/"),
+                                      preprocess_image=args.preprocess_image, template=args.template, workers=args.workers,
+                                      gpus_per_worker=args.gpus_per_worker, machine_type=args.machine_type,
+                                      accelerator=args.accelerator)
+    return settings, workflow_options(args, trainer_args)
+
+
+def compile_pipeline(args, trainer_args: list[str]) -> int:
+    from deploy.workflow import pipeline
+
+    settings, options = compiled(args, trainer_args)
+    pipeline.compile_to(args.output, settings, options)
+    print(f"wrote {args.output}: {len(workflow.STEPS)} steps ({' → '.join(workflow.STEP_NAMES)}), "
+          f"upload and deploy behind the gate")
+    return 0
+
+
+def submit(args, trainer_args: list[str]) -> int:
+    from deploy.workflow import pipeline
+
+    settings, options = compiled(args, trainer_args)
+    job = pipeline.submission(settings, options, args.output, args.service_account)
+    if args.dry_run:
+        import json
+
+        print(json.dumps(job, indent=2))
+        return 0
+    print(f"submitted {pipeline.submitted(job).resource_name}")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ACTIONS:
+        parser = logs.OneLineParser(name="workflow", prog="python -m deploy.workflow", description=__doc__.split("\n")[0])
+        parser.add_argument("action", choices=ACTIONS)
+        parser.parse_args(argv[:1])
+    action, rest = argv[0], argv[1:]
+    parser = parser_for(action)
+    if action in ("run", "compile", "submit"):
+        args, trainer_args = parser.parse_known_args(rest)
+        trainer_args = checked_trainer_args(parser, trainer_args)
+    else:
+        args, trainer_args = parser.parse_args(rest), []
+    logs.configure(args.verbose)
+    from deploy.workflow.gate import GateError
+    from trainer.data import DataError
+
+    handler = {"run": run, "compile": compile_pipeline, "submit": submit, "gate": gate, "push": push}[action]
+    try:
+        return handler(args, trainer_args)
+    except (GateError, DataError) as error:
+        print(f"workflow: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The validation gate and the push: a new model is served only if it is at
+least as good as the one being served, measured on the same reviews.
+
+Both exports take raw text, so two models with different vocabularies (or
+cleaning) are compared on one set: the candidate's test split minus every
+review the serving model trained on (a pushed version keeps its train ids in
+assets.extra/), with texts from the workflow's raw input and labels from the
+candidate's TFRecords. The candidate is blessed when its AUC there is at
+least the floor and no worse than the serving model's minus the tolerance;
+the first model needs the floor only.
+
+Push copies a blessed export to SERVING/.incoming-*, then renames it to
+SERVING/<version>/ (the highest version is the newest blessed model). TF
+Serving loads only numeric folders, so a push that dies midway leaves nothing
+it would serve, and the next push removes the leftover.
+"""
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.exports import loaded_signature, served
+from pipelines.transform import REVIEW_ID
+from trainer import artifacts, data, evaluate, evaluation
+
+ASSETS = "assets.extra"
+TRAIN_IDS = os.path.join(ASSETS, "train_review_ids.txt")
+PUSHED = os.path.join(ASSETS, "push.json")
+INCOMING = ".incoming-"
+SCORING_BATCH = 256
+
+
+class GateError(Exception):
+    """The gate or the push cannot run as asked: one line, exit status 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GateConfig:
+    run_dir: str
+    serving_dir: str
+    input: str  # the raw reviews the run was preprocessed from: texts for both models
+    auc_tolerance: float = 0.005
+    auc_floor: float = 0.7
+
+    @property
+    def prep_dir(self) -> str:
+        return os.path.join(self.run_dir, "prep")
+
+    @property
+    def job_dir(self) -> str:
+        return os.path.join(self.run_dir, "job")
+
+    @property
+    def blessing_path(self) -> str:
+        return os.path.join(self.run_dir, "blessing.json")
+
+
+def versions(serving_dir: str) -> list[int]:
+    if not tf.io.gfile.isdir(serving_dir):
+        return []
+    return sorted(int(name.rstrip("/")) for name in tf.io.gfile.listdir(serving_dir) if name.rstrip("/").isdigit())
+
+
+def serving_version(serving_dir: str) -> str | None:
+    """The folder TF Serving serves: the highest numeric version."""
+    found = versions(serving_dir)
+    return os.path.join(serving_dir, str(found[-1])) if found else None
+
+
+def candidate_export(job_dir: str) -> str:
+    found = versions(os.path.join(job_dir, "export"))
+    if not found:
+        raise GateError(f"{job_dir} has no export/<version>/: the train step did not finish")
+    return os.path.join(job_dir, "export", str(found[-1]))
+
+
+def split_ids_and_labels(prep_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    spec = data.data_spec(prep_dir)
+    ids, labels = [], []
+    for _, label, features in data.dataset(spec, split, 4096, with_features=(REVIEW_ID,)):
+        ids.append(features[REVIEW_ID].numpy())
+        labels.append(label.numpy().astype(np.int64))
+    return np.concatenate(ids), np.concatenate(labels)
+
+
+def trained_ids(version_dir: str) -> set[int]:
+    path = os.path.join(version_dir, TRAIN_IDS)
+    if not tf.io.gfile.exists(path):
+        raise GateError(f"{version_dir} lacks {TRAIN_IDS}: it was not pushed by this workflow, so the reviews it "
+                        "trained on are unknown")
+    with tf.io.gfile.GFile(path) as handle:
+        return {int(line) for line in handle if line.strip()}
+
+
+def probabilities_of(export_dir: str, texts: list[str]) -> np.ndarray:
+    """Every review's probability, reviews that clean to no words included (both
+    models are then judged on the very same reviews)."""
+    signature = loaded_signature(export_dir)
+    return np.concatenate([served(signature, texts[i:i + SCORING_BATCH])["probability"]
+                           for i in range(0, len(texts), SCORING_BATCH)]).astype(np.float64)
+
+
+def blessing_of(config: GateConfig) -> dict:
+    """Scores the candidate (and the serving model) and decides; the result is blessing.json."""
+    export = candidate_export(config.job_dir)
+    serving = serving_version(config.serving_dir)
+    ids, labels = split_ids_and_labels(config.prep_dir, "test")
+    seen = trained_ids(serving) if serving else set()
+    shared = np.array([review_id not in seen for review_id in ids.tolist()], bool)
+    texts = evaluate.raw_texts(config.input, set(ids[shared].tolist()))
+    found = shared & np.array([review_id in texts for review_id in ids.tolist()], bool)
+    ids, labels = ids[found], labels[found]
+    reviews = [texts[i] for i in ids.tolist()]
+    result = {
+        "candidate": export,
+        "baseline": serving,
+        "reviews": {"candidate_test": int(len(shared)), "also_in_serving_train": int((~shared).sum()),
+                    "texts_missing": int((shared & ~found).sum()), "compared": int(len(ids)),
+                    "positive": int(labels.sum())},
+        "tolerance": config.auc_tolerance,
+        "floor": config.auc_floor,
+        "metric": "auc",
+    }
+    if len(ids) == 0 or labels.min() == labels.max():
+        return {**result, "blessed": False, "metrics": {},
+                "reason": f"not blessed: the {len(ids)} reviews the two models can be compared on lack a class"}
+    candidate_auc = evaluation.auc_of(labels, probabilities_of(export, reviews))
+    metrics = {"candidate_auc": candidate_auc}
+    if serving is None:
+        blessed = candidate_auc >= config.auc_floor
+        why = f"candidate AUC {candidate_auc:.4f} {'≥' if blessed else '<'} floor {config.auc_floor} (no model served yet)"
+    else:
+        metrics["baseline_auc"] = serving_auc = evaluation.auc_of(labels, probabilities_of(serving, reviews))
+        above_floor, kept_up = candidate_auc >= config.auc_floor, candidate_auc >= serving_auc - config.auc_tolerance
+        blessed = above_floor and kept_up
+        why = (f"candidate AUC {candidate_auc:.4f} against the served version's {serving_auc:.4f} "
+               f"(tolerance {config.auc_tolerance}) on {len(ids):,} reviews"
+               + ("" if above_floor else f"; below the floor {config.auc_floor}"))
+    return {**result, "blessed": bool(blessed), "metrics": metrics, "reason": f"{'blessed' if blessed else 'not blessed'}: {why}"}
+
+
+def gate(config: GateConfig) -> dict:
+    result = blessing_of(config)
+    artifacts.write_json(config.blessing_path, result)
+    return result
+
+
+def pushed_version(config: GateConfig, run_id: str) -> str:
+    """Copies the blessed candidate into SERVING/<next version>/ whole, or not at all."""
+    blessing = artifacts.read_json(config.blessing_path)
+    if not blessing or not blessing.get("blessed"):
+        raise GateError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
+    tf.io.gfile.makedirs(config.serving_dir)
+    for leftover in tf.io.gfile.listdir(config.serving_dir):  # a push that died midway
+        if leftover.startswith(INCOMING):
+            tf.io.gfile.rmtree(os.path.join(config.serving_dir, leftover.rstrip("/")))
+    version = str((versions(config.serving_dir) or [0])[-1] + 1)
+    incoming = os.path.join(config.serving_dir, f"{INCOMING}{version}")
+    source = blessing["candidate"]
+    for file in sorted(os.path.join(root, name) for root, _, names in tf.io.gfile.walk(source) for name in names):
+        target = os.path.join(incoming, os.path.relpath(file, source))
+        tf.io.gfile.makedirs(os.path.dirname(target))
+        tf.io.gfile.copy(file, target, overwrite=True)
+    train_ids, _ = split_ids_and_labels(config.prep_dir, "train")
+    with tf.io.gfile.GFile(os.path.join(incoming, TRAIN_IDS), "w") as handle:
+        handle.write("".join(f"{i}\n" for i in sorted(train_ids.tolist())))
+    artifacts.write_json(os.path.join(incoming, PUSHED), {"run_id": run_id, "run_dir": config.run_dir, "export": source,
+                                                          "blessing": blessing})
+    final = os.path.join(config.serving_dir, version)
+    tf.io.gfile.rename(incoming, final)  # last: only now does TF Serving see a new version
+    return final

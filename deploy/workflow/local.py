@@ -1,0 +1,89 @@
+"""The workflow on this machine: STEPS run in order, in this process, through
+each module's own `main` with the arguments a pipeline task would get.
+lineage.json is rewritten after every step, so a run that stops shows how far
+it got."""
+import logging
+import os
+
+import tensorflow as tf
+
+from deploy.workflow import STEPS, RunPaths, Step, WorkflowOptions, lineage
+from trainer import artifacts
+
+LOG = logging.getLogger(__name__)
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, status: int):
+        super().__init__(f"step {step} failed (exit status {status}); its output is under the run directory")
+        self.status = status
+
+
+def step_main(step: Step):
+    """The module's command-line entry point, imported only when it runs."""
+    if step.module == "pipelines.preprocess":
+        from pipelines.preprocess import main
+    elif step.module == "trainer.task":
+        from trainer.task import main
+    elif step.module == "trainer.evaluate":
+        from trainer.evaluate import main
+    else:
+        from deploy.workflow.__main__ import main
+    return main
+
+
+def described(path: str, seen: dict) -> dict:
+    """A path's lineage entry; a folder made by preprocess also gets its TFRecord counts."""
+    if path not in seen:
+        if not tf.io.gfile.exists(path):
+            seen[path] = {"path": path, "exists": False}
+        elif tf.io.gfile.exists(os.path.join(path, "transform_fn")):
+            seen[path] = lineage.described_prep(path)
+        else:
+            seen[path] = lineage.described(path)
+    return seen[path]
+
+
+def described_inputs(paths: list[str], seen: dict) -> list[dict]:
+    """An input pattern (comma-separated globs) is described file by file."""
+    from pipelines.runtime import matched_files
+
+    entries = []
+    for path in paths:
+        files = [path] if tf.io.gfile.exists(path) else matched_files(path)
+        entries += [described(file, seen) for file in files] or [{"path": path, "exists": False}]
+    return entries
+
+
+def run_workflow(options: WorkflowOptions, paths: RunPaths) -> tuple[dict, str | None]:
+    """Runs every step; returns the blessing and the version pushed (None when
+    not blessed). A step that fails raises StepFailed."""
+    tf.io.gfile.makedirs(paths.run_dir)
+    record = {"run_id": paths.run_id, "work_dir": paths.work_dir, "options": {
+        "input": options.input, "preprocess_args": list(options.preprocess_args), "trainer_args": list(options.trainer_args),
+        "auc_tolerance": options.auc_tolerance, "auc_floor": options.auc_floor}, "code": lineage.code_version(), "steps": []}
+    seen: dict = {}
+    blessing: dict = {}
+    for step in STEPS:
+        if step.only_if_blessed and not blessing.get("blessed"):
+            record["steps"].append({"name": step.name, "skipped": "the gate did not bless the candidate"})
+            continue
+        arguments = step.arguments(options, paths)
+        entry = {"name": step.name, "module": step.module, "arguments": arguments, "started": lineage.now(),
+                 "inputs": described_inputs(step.inputs(options, paths), seen)}
+        LOG.info("workflow step %s: python -m %s %s", step.name, step.module, " ".join(arguments))
+        status = step_main(step)(arguments)
+        entry |= {"ended": lineage.now(), "exit_status": status}
+        if status == 0:
+            for path in step.outputs(options, paths):
+                seen.pop(path, None)  # written by this step: described anew
+            entry["outputs"] = [described(path, seen) for path in step.outputs(options, paths)]
+        record["steps"].append(entry)
+        artifacts.write_json(paths.lineage, record)
+        if status != 0:
+            raise StepFailed(step.name, status)
+        if step.name == "gate":
+            blessing = artifacts.read_json(paths.blessing, {})
+    artifacts.write_json(paths.lineage, record)
+    pushed = record["steps"][-1].get("outputs", [{}])[0].get("path") if blessing.get("blessed") else None
+    return blessing, pushed

@@ -1,0 +1,296 @@
+"""deploy.workflow: the local run (push, gate, lineage, a push that dies) and
+the compiled KFP pipeline, both made from the one list of steps."""
+import csv
+import hashlib
+import json
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deploy import serving, vertex, workflow
+from deploy.workflow import gate as gating
+from deploy.workflow import pipeline
+from deploy.workflow.__main__ import main as workflow_main
+from tests.conftest import REPO, TINY_LENGTH, TINY_VOCAB, run_module
+from tests.test_preprocess import read_split
+
+PREPROCESS = ["--vocab-size", str(TINY_VOCAB), "--max-length", str(TINY_LENGTH), "--num-shards", "2"]
+TRAINER = ["--epochs", "2", "--batch-size", "64", "--steps-per-epoch", "6"]
+
+
+def tree_state(folder: pathlib.Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def lineage_of(work: pathlib.Path, run_id: str) -> dict:
+    return json.loads((work / "runs" / run_id / "lineage.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, synthetic_csv):
+    """A first run, pushed; then a deliberately weak one (a tiny step size), not pushed."""
+    work = tmp_path_factory.mktemp("workflow")
+    first = ["run", "--input", str(synthetic_csv), "--work-dir", str(work), "--run-id", "first", *PREPROCESS, *TRAINER,
+             "--learning-rate", "0.01"]
+    assert workflow_main(first) == 0
+    served_before = tree_state(work / "serving")
+    weak = run_module("deploy.workflow", "run", "--input", str(synthetic_csv), "--work-dir", str(work), "--run-id", "weak",
+                      *PREPROCESS, *TRAINER, "--learning-rate", "0.00001")
+    return work, served_before, weak
+
+
+@pytest.mark.slow
+def test_the_first_model_is_pushed_in_tf_servings_layout(two_runs):
+    work, _, _ = two_runs
+    blessing = json.loads((work / "runs" / "first" / "blessing.json").read_text())
+    assert blessing["blessed"] is True and blessing["baseline"] is None
+    assert blessing["metrics"]["candidate_auc"] >= workflow.DEFAULT_AUC_FLOOR
+    version = work / "serving" / "1"
+    assert (version / "saved_model.pb").exists() and (version / "variables").is_dir()
+    pushed = json.loads((version / "assets.extra" / "push.json").read_text())
+    assert pushed["run_id"] == "first" and pushed["blessing"] == blessing
+    # The served export is the candidate's, byte for byte.
+    candidate = pathlib.Path(blessing["candidate"])
+    assert {k: v for k, v in tree_state(version).items() if not k.startswith("assets.extra/push") and
+            not k.endswith("train_review_ids.txt")} == tree_state(candidate)
+    train_ids = sorted(int(r["review_id"]) for r in read_split(work / "runs" / "first" / "prep", "train"))
+    assert [int(i) for i in (version / gating.TRAIN_IDS).read_text().split()] == train_ids
+
+
+@pytest.mark.slow
+def test_a_worse_candidate_is_not_pushed_and_serving_is_untouched(two_runs):
+    work, served_before, weak = two_runs
+    assert weak.returncode == 0 and "Traceback" not in weak.stderr
+    last = weak.stdout.strip().splitlines()[-1]
+    assert last.startswith("run weak: not blessed: candidate AUC ") and last.endswith("nothing pushed")
+    assert tree_state(work / "serving") == served_before
+    blessing = json.loads((work / "runs" / "weak" / "blessing.json").read_text())
+    assert blessing["blessed"] is False and blessing["baseline"] == str(work / "serving" / "1")
+    assert blessing["metrics"]["candidate_auc"] < blessing["metrics"]["baseline_auc"] - blessing["tolerance"]
+    steps = lineage_of(work, "weak")["steps"]
+    assert [s["name"] for s in steps] == list(workflow.STEP_NAMES) and "skipped" in steps[-1]
+
+
+@pytest.mark.slow
+def test_the_gate_compares_both_models_on_test_reviews_the_served_one_never_trained_on(two_runs, synthetic_csv):
+    work, _, _ = two_runs
+    blessing = json.loads((work / "runs" / "weak" / "blessing.json").read_text())
+    test_ids = {int(r["review_id"]) for r in read_split(work / "runs" / "weak" / "prep", "test")}
+    served_train = {int(i) for i in (work / "serving" / "1" / gating.TRAIN_IDS).read_text().split()}
+    assert blessing["reviews"]["candidate_test"] == len(test_ids)
+    assert blessing["reviews"]["also_in_serving_train"] == len(test_ids & served_train)  # 0 here: the same time split
+    assert blessing["reviews"]["compared"] == len(test_ids - served_train)
+    # The same decision with the gate's options changed: tolerance and floor are what decide.
+    config = gating.GateConfig(run_dir=str(work / "runs" / "weak"), serving_dir=str(work / "serving"), input=str(synthetic_csv),
+                               auc_tolerance=1.0, auc_floor=0.0)
+    assert gating.blessing_of(config)["blessed"] is True
+    strict = gating.GateConfig(run_dir=str(work / "runs" / "first"), serving_dir=str(work / "serving"), input=str(synthetic_csv),
+                               auc_tolerance=1.0, auc_floor=0.99)
+    assert "below the floor 0.99" in gating.blessing_of(strict)["reason"]
+
+
+@pytest.mark.slow
+def test_lineage_records_every_step_with_digests_that_follow_the_input(two_runs, synthetic_csv, tmp_path):
+    work, _, _ = two_runs
+    first, weak = lineage_of(work, "first"), lineage_of(work, "weak")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert first["code"]["git_commit"] == head and first["code"]["version"]
+    for step in first["steps"]:
+        assert step["exit_status"] == 0 and step["started"] <= step["ended"] and step["arguments"]
+        assert all("sha256" in entry or "examples_sha256" in entry for entry in step["outputs"])
+    raw = first["steps"][0]["inputs"][0]
+    assert raw["sha256"] == hashlib.sha256(synthetic_csv.read_bytes()).hexdigest() and raw["bytes"] == synthetic_csv.stat().st_size
+    prep = first["steps"][0]["outputs"][0]
+    report = json.loads((work / "runs" / "first" / "prep" / "report.json").read_text())
+    assert prep["records"] == report["examples"]  # counted by reading the TFRecords
+    # Same input, same preprocessing: the same data digests (run to run, the examples are the same).
+    assert weak["steps"][0]["inputs"] == first["steps"][0]["inputs"]
+    assert weak["steps"][0]["outputs"][0]["examples_sha256"] == prep["examples_sha256"]
+    assert weak["steps"][1]["outputs"][0]["sha256"] != first["steps"][1]["outputs"][0]["sha256"]  # another model
+
+    # One review changed: every digest downstream of it changes.
+    rows = list(csv.reader(synthetic_csv.open(newline="", encoding="utf-8")))
+    row = next(r for r in rows[1:] if r[6] == "5")
+    row[9] = row[9] + " Also the bag was torn."
+    changed = tmp_path / "changed.csv"
+    with changed.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    from deploy.workflow import lineage
+
+    assert lineage.described(str(changed))["sha256"] != raw["sha256"]
+    out = tmp_path / "prep"
+    from pipelines import preprocess
+
+    assert preprocess.main(["--input", str(changed), "--output", str(out), *PREPROCESS]) == 0
+    described = lineage.described_prep(str(out))
+    assert described["records"] == prep["records"]
+    assert described["examples_sha256"] != prep["examples_sha256"]
+
+
+@pytest.mark.slow
+def test_a_push_that_dies_midway_leaves_no_version_in_serving(two_runs, synthetic_csv, monkeypatch):
+    work, _, _ = two_runs
+    config = gating.GateConfig(run_dir=str(work / "runs" / "first"), serving_dir=str(work / "serving"), input=str(synthetic_csv))
+    before = gating.versions(config.serving_dir)
+    copied = []
+    real_copy = tf.io.gfile.copy
+
+    def dying_copy(source, target, overwrite=False):
+        if len(copied) == 3:
+            raise KeyboardInterrupt  # as a kill would, part-way through the files
+        copied.append(source)
+        real_copy(source, target, overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "copy", dying_copy)
+    with pytest.raises(KeyboardInterrupt):
+        gating.pushed_version(config, "again")
+    assert gating.versions(config.serving_dir) == before  # TF Serving sees nothing new
+    leftovers = [p for p in (work / "serving").iterdir() if p.name.startswith(gating.INCOMING)]
+    assert leftovers and not any(p.name.isdigit() for p in leftovers)
+    monkeypatch.setattr(tf.io.gfile, "copy", real_copy)
+    version = gating.pushed_version(config, "again")
+    assert version == str(work / "serving" / str(before[-1] + 1)) and (pathlib.Path(version) / "saved_model.pb").exists()
+    assert not [p for p in (work / "serving").iterdir() if p.name.startswith(gating.INCOMING)]
+
+
+def compiled_spec(tmp_path) -> tuple[dict, pipeline.CloudSettings, workflow.WorkflowOptions]:
+    settings = pipeline.CloudSettings(project="p", region="europe-west4", image="europe-west4-docker.pkg.dev/p/r/review-trainer:0.1.0",
+                                      root="gs://b/wf", workers=2)
+    options = workflow.WorkflowOptions(input="gs://b/Reviews.csv", preprocess_args=("--keep-stopwords",),
+                                       trainer_args=("--model", "tfidf", "--epochs", "5"))
+    path = tmp_path / "pipeline.json"
+    pipeline.compile_to(str(path), settings, options)
+    return json.loads(path.read_text()), settings, options
+
+
+def by_display_name(dag: dict) -> dict:
+    return {task["taskInfo"]["name"]: (key, task) for key, task in dag["tasks"].items()}
+
+
+def constant(task: dict, name: str):
+    return task["inputs"]["parameters"][name]["runtimeValue"]["constant"]
+
+
+def test_the_compiled_pipeline_has_the_local_runs_steps_edges_arguments_and_gate(tmp_path):
+    spec, settings, options = compiled_spec(tmp_path)
+    root = by_display_name(spec["root"]["dag"])
+    condition_key, condition = root[pipeline.BLESSED_CONDITION]
+    inner = by_display_name(spec["components"][condition["componentRef"]["name"]]["dag"])
+    tasks = {**root, **inner}
+    assert set(workflow.STEP_NAMES) <= set(tasks)
+    assert {"upload", "endpoint", "deploy", "pushed version"} <= set(inner)
+    names = {key: name for name, (key, _) in tasks.items()}
+    # Edges: each step after the ones STEPS names; push inside the gate's condition.
+    for step in workflow.STEPS:
+        key, task = tasks[step.name]
+        after = {names[k] for k in task.get("dependentTasks", [])}
+        if step.only_if_blessed:
+            assert step.name in inner and {names[k] for k in condition["dependentTasks"]} == set(step.after)
+        elif step.name == "preprocess":
+            assert after == {"preprocess: launch Dataflow"}
+        else:
+            assert after == set(step.after)
+    assert condition["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--review-gate-blessed'] == 'true'"
+    # Parameters: the raw input and the gate's options, with the compiled defaults.
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == set(pipeline.PARAMETERS)
+    assert parameters["input"]["defaultValue"] == options.input and parameters["auc_floor"]["defaultValue"] == options.auc_floor
+    # Arguments: what the local run gives each module, with the run's placeholders.
+    symbolic = workflow.WorkflowOptions(
+        input="{{$.inputs.parameters['pipelinechannel--input']}}", preprocess_args=options.preprocess_args,
+        trainer_args=options.trainer_args, auc_tolerance="{{$.inputs.parameters['pipelinechannel--auc_tolerance']}}",
+        auc_floor="{{$.inputs.parameters['pipelinechannel--auc_floor']}}")
+    paths = workflow.RunPaths(settings.root, "{{$.pipeline_job_uuid}}")
+    for step in workflow.STEPS:
+        expected = step.arguments(symbolic, paths)
+        _, task = tasks[step.name]
+        if step.name == "preprocess":
+            _, launch = tasks["preprocess: launch Dataflow"]
+            assert constant(launch, "parameters") == pipeline.flex_template_parameters(expected) == {
+                "input": symbolic.input, "output": paths.prep_dir, "keep_stopwords": "true"}
+            assert constant(launch, "container_spec_gcs_path") == "gs://b/wf/templates/review-preprocess.json"
+        elif step.name == "train":
+            pools = constant(task, "worker_pool_specs")
+            assert [p["container_spec"]["args"] for p in pools] == [expected, expected]  # chief and workers
+            job = vertex.TrainingJob(project="p", region="europe-west4", image=settings.image, data="", job_dir="", workers=2)
+            assert json.loads(json.dumps(pools)) == json.loads(json.dumps(vertex.worker_pool_specs(job, args=expected)))
+        else:
+            got = [constant(task, f"arg{i:02d}") for i in range(len(expected))]
+            assert got == expected, step.name
+            executor = spec["deploymentSpec"]["executors"][spec["components"][task["componentRef"]["name"]]["executorLabel"]]
+            assert executor["container"]["command"] == ["python", "-m", step.module]
+            assert executor["container"]["image"] == settings.image
+    # What is uploaded is the pushed version, in the serving image.
+    _, importer = inner["pushed version"]
+    assert importer["inputs"]["parameters"]["uri"]["taskOutputParameter"] == {
+        "outputParameterKey": "version", "producerTask": tasks["push"][0]}
+    importer_spec = spec["deploymentSpec"]["executors"][spec["components"][importer["componentRef"]["name"]]["executorLabel"]]
+    image = importer_spec["importer"]["metadata"]["containerSpec"]["imageUri"]
+    assert image == serving.SERVING_IMAGE.uri("europe-west4-docker.pkg.dev/p/r")
+
+
+def test_submit_dry_run_prints_the_pipeline_job(tmp_path):
+    result = run_module("deploy.workflow", "submit", "--project", "p", "--region", "us-central1", "--image",
+                        "us-central1-docker.pkg.dev/p/r/review-trainer:0.1.0", "--input", "gs://b/Reviews.csv", "--root",
+                        "gs://b/wf", "--output", str(tmp_path / "p.yaml"), "--auc-floor", "0.8", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["parameter_values"] == {"input": "gs://b/Reviews.csv", "auc_tolerance": 0.005, "auc_floor": 0.8}
+    assert job["template_path"] == str(tmp_path / "p.yaml") and (tmp_path / "p.yaml").exists()
+    assert job["pipeline_root"] == "gs://b/wf/pipeline_root"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "x"], "--data is set by the workflow itself"),
+    (["--epochs", "0"], "--epochs must be positive"),
+    (["--modle", "tfidf"], "unknown option --modle (did you mean --model?)"),
+])
+def test_bad_trainer_options_are_one_line_errors_before_anything_runs(tmp_path, args, message):
+    result = run_module("deploy.workflow", "run", "--input", str(REPO / "tests" / "fixtures" / "reviews.csv"),
+                        "--work-dir", str(tmp_path / "w"), *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_serving_image_serves_with_the_pinned_tensorflow():
+    """An export runs on a TensorFlow at least as new as the one that wrote it: the trainer's pin."""
+    setup = (REPO / "setup.py").read_text()
+    pinned = next(line.split("==")[1].strip('",') for line in setup.splitlines() if line.strip().startswith('"tensorflow=='))
+    assert serving.SERVING_IMAGE.tensorflow == pinned
+    dockerfile = (REPO / "deploy" / "serving" / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir ." in dockerfile and "tensorflow" not in dockerfile.split("RUN", 1)[1].lower()
+    assert serving.SERVING_IMAGE.uri("r").endswith(f":tf{pinned}")
+
+
+def test_the_serving_server_answers_health_and_predictions_like_the_export(trained_job):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from deploy.serving import server
+    from pipelines.exports import loaded_signature, served
+    from tests.conftest import latest_export
+
+    httpd = server.server(latest_export(trained_job), 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        assert urllib.request.urlopen(f"{base}/health", timeout=10).status == 200
+        body = json.dumps(serving.REQUEST).encode()
+        texts = [i["text"] for i in serving.REQUEST["instances"]]
+        expected = served(loaded_signature(latest_export(trained_job)), texts)
+        for route in ("/predict", server.TF_SERVING_ROUTE):
+            reply = json.loads(urllib.request.urlopen(urllib.request.Request(f"{base}{route}", data=body), timeout=30).read())
+            got = reply["predictions"]
+            np.testing.assert_allclose([p["probability"] for p in got], expected["probability"], atol=1e-6)
+            assert [p["num_words"] for p in got] == expected["num_words"].tolist()
+            assert set(got[0]) == {"probability", "label", "num_words", "oov_fraction"}
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/predict", data=b'{"instances": [3]}'), timeout=10)
+        assert bad.value.code == 400 and "every instance must be a string" in json.loads(bad.value.read())["error"]
+    finally:
+        httpd.shutdown()
