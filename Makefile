@@ -36,8 +36,9 @@ demo: $(STAMP)
 	$(BIN)/python -m trainer.task --data $(DEMO)/prep --job-dir $(DEMO)/jobs/tfidf --model tfidf \
 		--raw-input $(DEMO)/data/synthetic_reviews.csv --overwrite
 	$(BIN)/python -m trainer.compare $(DEMO)/jobs/lstm1 $(DEMO)/jobs/tfidf
+	$(BIN)/python -m pipelines.sample --rows 2000 --reviews-seed 8 --output $(DEMO)/data/new_reviews.csv
 	$(BIN)/python -m pipelines.score --model $$(ls -d $(DEMO)/jobs/lstm1/export/* | tail -n 1) \
-		--input $(DEMO)/data/synthetic_reviews.csv --output $(DEMO)/scores/scores
+		--input $(DEMO)/data/new_reviews.csv --output $(DEMO)/scores/scores
 	rm -rf $(DEMO)/workflow
 	$(BIN)/python -m deploy.workflow run --input $(DEMO)/data/synthetic_reviews.csv --work-dir $(DEMO)/workflow \
 		--run-id first --model tfidf --epochs 5

@@ -56,19 +56,10 @@ def prepared(name: str, keep_stopwords: bool = False):
 
 def split_ids_and_labels(prep_dir) -> dict:
     """{split: (review ids, labels)} read back from the TFRecords."""
-    import numpy as np
-
     from trainer import data
 
     spec = data.data_spec(str(prep_dir))
-    splits = {}
-    for split in data.SPLITS:
-        ids, labels = [], []
-        for _, label, features in data.dataset(spec, split, 4096, with_features=("review_id",)):
-            ids.append(features["review_id"].numpy())
-            labels.append(label.numpy())
-        splits[split] = (np.concatenate(ids), np.concatenate(labels))
-    return splits
+    return {split: data.ids_and_labels(spec, split) for split in data.SPLITS}
 
 
 def raw_texts(name: str) -> dict:

@@ -47,6 +47,8 @@ class SampleConfig:
     rows: int = 20000
     output: str = "data/synthetic_reviews.csv"
     seed: int = 7
+    # Other reviews in the same pseudo-words as `seed`'s: new data to score with a model trained on them.
+    reviews_seed: int | None = None
 
 
 def pseudo_words(rng: random.Random, count: int = 30000) -> list[str]:
@@ -97,6 +99,8 @@ def malformed_row(rng: random.Random, row: list) -> list:
 def sample_rows(config: SampleConfig):
     rng = random.Random(config.seed)
     words = pseudo_words(rng)
+    if config.reviews_seed is not None:
+        rng = random.Random(config.reviews_seed)
     products = [f"B00{rng.randrange(10**7):07d}" for _ in range(max(1, config.rows // 8))]
     users = [(f"A{rng.randrange(16**12):012X}", rng.choice(("Jo", 'Sam "Chef" Lee', "pat, tx", "Renée", "K"))) for _ in range(max(1, config.rows // 2))]
     row_id = 0
@@ -137,10 +141,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=SampleConfig.rows)
     parser.add_argument("--output", default=SampleConfig.output)
     parser.add_argument("--seed", type=int, default=SampleConfig.seed)
+    parser.add_argument("--reviews-seed", type=int, default=None,
+                        help="other reviews in the same pseudo-words as --seed's (new data for a model trained on them)")
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be positive")
-    count = write_sample(SampleConfig(rows=args.rows, output=args.output, seed=args.seed))
+    count = write_sample(SampleConfig(rows=args.rows, output=args.output, seed=args.seed, reviews_seed=args.reviews_seed))
     print(f"wrote {count:,} SYNTHETIC reviews in Kaggle Reviews.csv format to {args.output}")
     return 0
 

@@ -46,3 +46,23 @@ def test_any_positive_row_count_works(tmp_path):
         assert sample.main(["--rows", str(rows), "--output", str(path)]) == 0
         with open(path, newline="", encoding="utf-8") as handle:
             assert len(list(csv.reader(handle))) == rows + 1  # the header, then exactly --rows rows
+
+
+def pseudo_words_of(path) -> set[str]:
+    """The words of each review's "Also ..." sentence: drawn from the seed's pseudo-words."""
+    import re
+
+    text = open(path, encoding="utf-8").read()
+    return {w.lower() for sentence in re.findall(r"Also ([a-z ]+)", text) for w in sentence.split()}
+
+
+def test_reviews_seed_writes_other_reviews_in_the_same_words(tmp_path):
+    paths = {name: tmp_path / f"{name}.csv" for name in ("base", "new", "other")}
+    sample.write_sample(sample.SampleConfig(rows=1500, output=str(paths["base"]), seed=7))
+    sample.write_sample(sample.SampleConfig(rows=1500, output=str(paths["new"]), seed=7, reviews_seed=8))
+    sample.write_sample(sample.SampleConfig(rows=1500, output=str(paths["other"]), seed=8))
+    texts = {name: set(pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip")["Text"]) for name, path in paths.items()}
+    assert len(texts["new"] & texts["base"]) < 0.01 * len(texts["new"])  # other reviews
+    base = pseudo_words_of(paths["base"])
+    share = lambda name: len(pseudo_words_of(paths[name]) & base) / len(pseudo_words_of(paths[name]))  # noqa: E731
+    assert share("new") > 2 * share("other")  # drawn from seed 7's words (0.43 here), unlike another seed's (0.17)

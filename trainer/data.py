@@ -7,13 +7,14 @@ counts from report.json. Splits are streamed, never loaded into memory.
 import dataclasses
 import os
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipelines.sink import SUFFIX as TFRECORD_SUFFIX
 from pipelines.sources import StreamDamage, decompressed_chunks
 from pipelines.split import SPLITS
-from pipelines.transform import LABEL, TOKENS, model_vocabulary_size, sequence_length
+from pipelines.transform import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
 from trainer.artifacts import read_json
 
 
@@ -150,6 +151,15 @@ def length_bucketed(examples: tf.data.Dataset, batch_size: int, sequence_length:
 
     batches = examples.group_by_window(key_func=bucket, reduce_func=lambda _, w: w.batch(batch_size), window_size=batch_size)
     return batches.map(lambda tokens, *rest: (cut_to_longest(tokens), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def ids_and_labels(spec: DataSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(review ids, labels) of every example of a split, read back from its TFRecords."""
+    ids, labels = [], []
+    for _, label, features in dataset(spec, split, 4096, with_features=(REVIEW_ID,)):
+        ids.append(features[REVIEW_ID].numpy())
+        labels.append(label.numpy().astype(np.int64))
+    return np.concatenate(ids), np.concatenate(labels)
 
 
 def worker_files(spec: DataSpec, split: str, worker_shard: tuple[int, int] = (1, 0)) -> list[str]:

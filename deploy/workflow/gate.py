@@ -21,7 +21,6 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.exports import loaded_signature, served
-from pipelines.transform import REVIEW_ID
 from trainer import artifacts, data, evaluate, evaluation
 
 ASSETS = "assets.extra"
@@ -75,15 +74,6 @@ def candidate_export(job_dir: str) -> str:
     return os.path.join(job_dir, "export", str(found[-1]))
 
 
-def split_ids_and_labels(prep_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    spec = data.data_spec(prep_dir)
-    ids, labels = [], []
-    for _, label, features in data.dataset(spec, split, 4096, with_features=(REVIEW_ID,)):
-        ids.append(features[REVIEW_ID].numpy())
-        labels.append(label.numpy().astype(np.int64))
-    return np.concatenate(ids), np.concatenate(labels)
-
-
 def trained_ids(version_dir: str) -> set[int]:
     path = os.path.join(version_dir, TRAIN_IDS)
     if not tf.io.gfile.exists(path):
@@ -105,7 +95,7 @@ def blessing_of(config: GateConfig) -> dict:
     """Scores the candidate (and the serving model) and decides; the result is blessing.json."""
     export = candidate_export(config.job_dir)
     serving = serving_version(config.serving_dir)
-    ids, labels = split_ids_and_labels(config.prep_dir, "test")
+    ids, labels = data.ids_and_labels(data.data_spec(config.prep_dir), "test")
     seen = trained_ids(serving) if serving else set()
     shared = np.array([review_id not in seen for review_id in ids.tolist()], bool)
     texts = evaluate.raw_texts(config.input, set(ids[shared].tolist()))
@@ -162,7 +152,7 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
         target = os.path.join(incoming, os.path.relpath(file, source))
         tf.io.gfile.makedirs(os.path.dirname(target))
         tf.io.gfile.copy(file, target, overwrite=True)
-    train_ids, _ = split_ids_and_labels(config.prep_dir, "train")
+    train_ids, _ = data.ids_and_labels(data.data_spec(config.prep_dir), "train")
     with tf.io.gfile.GFile(os.path.join(incoming, TRAIN_IDS), "w") as handle:
         handle.write("".join(f"{i}\n" for i in sorted(train_ids.tolist())))
     artifacts.write_json(os.path.join(incoming, PUSHED), {"run_id": run_id, "run_dir": config.run_dir, "export": source,
