@@ -59,7 +59,8 @@ def split_ids_and_labels(prep_dir) -> dict:
     from trainer import data
 
     spec = data.data_spec(str(prep_dir))
-    return {split: data.ids_and_labels(spec, split) for split in data.SPLITS}
+    splits = {split: data.split_features(spec, split) for split in data.SPLITS}
+    return {split: (columns["review_id"], columns["label"]) for split, columns in splits.items()}
 
 
 def raw_texts(name: str) -> dict:

@@ -3,7 +3,9 @@ data it learnt from?
 
 A profile is a few fixed-bin histograms of what the model sees and says: words
 per review (after cleaning, before truncation), each review's out-of-vocabulary
-fraction, the model's scores, and the label balance where labels are known.
+fraction, the model's scores, the label balance where labels are known, and
+how many reviews had no word at all (those get no score, so the other
+histograms cannot see them).
 The bins are fixed here, not fitted to any data, so profiles made at training
 time and at scoring time compare bin by bin. trainer.task writes the profile of
 the validation split into the export (held-out reviews of the training
@@ -32,7 +34,8 @@ BINS = {
     "score": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
 }
 LABELS = ("negative", "positive")
-DISTRIBUTIONS = (*BINS, "labels")
+WORDS_FOUND = ("with_words", "without_words")
+DISTRIBUTIONS = (*BINS, "labels", "no_words")
 
 DRIFT_PSI = 0.25
 MODERATE_PSI = 0.1
@@ -47,15 +50,18 @@ def histogram(values: np.ndarray, lower_bounds) -> list[int]:
 
 
 def empty_counts() -> dict:
-    return {name: [0] * len(bounds) for name, bounds in BINS.items()} | {"labels": [0, 0]}
+    return {name: [0] * len(bounds) for name, bounds in BINS.items()} | {"labels": [0, 0], "no_words": [0, 0]}
 
 
-def counts_of(num_words: np.ndarray, oov_fraction: np.ndarray, scores: np.ndarray, labels: np.ndarray | None) -> dict:
-    """Histogram counts of one batch of reviews; labels None (or -1 per review) where unknown."""
+def counts_of(num_words: np.ndarray, oov_fraction: np.ndarray, scores: np.ndarray, labels: np.ndarray | None,
+              without_words: int = 0) -> dict:
+    """Histogram counts of one batch of scored reviews (labels None, or -1 per
+    review, where unknown) and of `without_words` reviews that had no word."""
     values = {"words_per_review": num_words, "oov_fraction": oov_fraction, "score": scores}
     counts = {name: histogram(values[name], bounds) for name, bounds in BINS.items()}
     known = np.zeros(0, np.int64) if labels is None else np.asarray(labels, np.int64)
     counts["labels"] = np.bincount(known[known >= 0], minlength=2)[:2].tolist()
+    counts["no_words"] = [len(scores), without_words]
     return counts
 
 
@@ -74,11 +80,17 @@ def profile_of(counts: dict, source: str) -> dict:
         "reviews": reviews,
         **{name: {"lower_bounds": list(bounds), "counts": counts[name]} for name, bounds in BINS.items()},
         "labels": dict(zip(LABELS, counts["labels"])),
+        "no_words": dict(zip(WORDS_FOUND, counts["no_words"])),
     }
 
 
 def profile_counts(profile: dict, name: str) -> list[int]:
-    return [profile["labels"][label] for label in LABELS] if name == "labels" else profile[name]["counts"]
+    if name == "labels":
+        return [profile["labels"][label] for label in LABELS]
+    if name == "no_words":  # profiles from before it was counted: every profiled review had words
+        found = profile.get("no_words", {"with_words": profile["reviews"], "without_words": 0})
+        return [found[key] for key in WORDS_FOUND]
+    return profile[name]["counts"]
 
 
 def psi(expected: list[int], actual: list[int]) -> float:
@@ -96,7 +108,8 @@ def band(value: float) -> str:
 def drift_report(training: dict, scoring: dict) -> dict:
     """Both profiles, each distribution's PSI with its band, and `drift`: whether
     any distribution shifted significantly. The labels are compared only where
-    both sides have them."""
+    both sides have them; a file whose reviews all lack words is compared on
+    that alone (and drifts)."""
     distributions = {}
     for name in DISTRIBUTIONS:
         expected, actual = profile_counts(training, name), profile_counts(scoring, name)
@@ -110,7 +123,8 @@ def drift_report(training: dict, scoring: dict) -> dict:
             "noise_floor": round((len(expected) - 1) * (1 / sum(expected) + 1 / sum(actual)), 4),
         }
     return {
-        "drift": any(d["drift"] for d in distributions.values()),
+        # None: nothing could be compared (no review was read).
+        "drift": any(d["drift"] for d in distributions.values()) if distributions else None,
         "measure": MEASURE,
         "threshold": DRIFT_PSI,
         "bands": {"no significant change": f"< {MODERATE_PSI}", "moderate change": f"{MODERATE_PSI} to {DRIFT_PSI}",
@@ -124,10 +138,12 @@ def drift_report(training: dict, scoring: dict) -> dict:
 def summary_line(report: dict) -> str:
     """One line a person reads: which distributions moved, and how far."""
     parts = [f"{name} PSI {d['psi']:.2f} ({d['band']})" for name, d in report["distributions"].items()]
+    if not parts:
+        return "no drift check: no review was read"
     verdict = "DRIFT: the scored data does not look like the training data" if report["drift"] else "no drift"
     few = " (few reviews: see noise_floor)" if any(
         d["noise_floor"] >= MODERATE_PSI for d in report["distributions"].values()) else ""
-    return f"{verdict}{few}: " + ", ".join(parts) if parts else "no drift check: nothing was scored"
+    return f"{verdict}{few}: " + ", ".join(parts)
 
 
 def oov_fractions(tokens: np.ndarray, oov_id: int) -> np.ndarray:

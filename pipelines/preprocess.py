@@ -96,15 +96,21 @@ def parsed_args(argv=None) -> tuple[PreprocessConfig, list[str]]:
     return config, beam_args_or_exit("preprocess", beam_args, parser)
 
 
-def checked(config: PreprocessConfig) -> PreprocessConfig:
-    """Fails fast, before any worker starts, on input we can already see is wrong."""
+def option_problem(config: PreprocessConfig) -> str | None:
+    """What is wrong with the options' values, before any file is looked at."""
     try:
         config.fractions
         transform.preprocessing_fn_for(config.vocab_size, config.max_length, config.keep_stopwords)
     except ValueError as error:
-        raise UsageError(str(error)) from None
-    if config.num_shards < 1:
-        raise UsageError(f"--num-shards must be positive, got {config.num_shards}")
+        return str(error)
+    return f"--num-shards must be positive, got {config.num_shards}" if config.num_shards < 1 else None
+
+
+def checked(config: PreprocessConfig) -> PreprocessConfig:
+    """Fails fast, before any worker starts, on input we can already see is wrong."""
+    problem = option_problem(config)
+    if problem:
+        raise UsageError(problem)
     problem = input_problem(config.input) or output_problem(config.output, "--output")
     if problem:
         raise UsageError(problem)

@@ -68,7 +68,7 @@ def beam_args_or_exit(prog: str, beam_args: list[str], ours: argparse.ArgumentPa
     return with_local_runner(beam_args)
 
 
-def input_problem(patterns: str) -> str | None:
+def input_problem(patterns: str, flag: str = "--input") -> str | None:
     """What stops these input patterns being read, said in one line, or None."""
     missing = unmatched_pattern(patterns)
     if missing:
@@ -76,7 +76,7 @@ def input_problem(patterns: str) -> str | None:
     inputs = matched_files(patterns)
     folder = next((path for path in inputs if "://" not in path and os.path.isdir(path)), None)
     if folder:
-        return f"--input {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv"
+        return f"{flag} {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv"
     return next(filter(None, map(header_problem, inputs)), None)
 
 

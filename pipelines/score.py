@@ -95,17 +95,21 @@ class SplitUnscoredFn(beam.DoFn):
 
 
 class ProfileFn(beam.CombineFn):
-    """Scored reviews → the histogram counts of their profile (drift.counts_of)."""
+    """Reviews through the model (scored, or with no words) → the histogram
+    counts of their profile (drift.counts_of)."""
 
     def create_accumulator(self):
         return drift.empty_counts()
 
     def add_input(self, accumulator, keyed_result):
         (_, score), result = keyed_result
-        label = -1 if score == 3 else int(score > 3)  # the notebook's labels; Score 3 has none
         inference = result.inference
-        counts = drift.counts_of(np.array([inference["num_words"]]), np.array([inference["oov_fraction"]]),
-                                 np.array([inference["probability"]]), np.array([label]))
+        if inference is None:  # no words: no score, counted as such
+            counts = drift.counts_of(np.zeros(0), np.zeros(0), np.zeros(0), None, without_words=1)
+        else:
+            label = -1 if score == 3 else int(score > 3)  # the notebook's labels; Score 3 has none
+            counts = drift.counts_of(np.array([inference["num_words"]]), np.array([inference["oov_fraction"]]),
+                                     np.array([inference["probability"]]), np.array([label]))
         return drift.merged_counts([accumulator, counts])
 
     def merge_accumulators(self, accumulators):
@@ -137,12 +141,12 @@ def drift_path(output: str) -> str:
 def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig, training: dict | None = None) -> None:
     """`training`: the export's profile; without one there is no drift check."""
     validated = pipeline | "ReadReviews" >> ReadReviews(config.input) | "ValidateReviews" >> ValidateReviews()
-    results = (
+    inferred = (
         validated.valid
         | "KeyById" >> beam.Map(lambda review: ((review["Id"], review["Score"]), review["Text"]))
         | "RunInference" >> RunInference(KeyedModelHandler(RawTextModelHandler(config.model, config.batch_size)))
-        | "SplitUnscored" >> beam.ParDo(SplitUnscoredFn()).with_outputs(REJECTED, main="scored")
     )
+    results = inferred | "SplitUnscored" >> beam.ParDo(SplitUnscoredFn()).with_outputs(REJECTED, main="scored")
     _ = (
         (validated.rejected | "RejectedLines" >> beam.Values(), results[REJECTED])
         | "AllRejected" >> beam.Flatten()
@@ -157,7 +161,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: ScoreConfig, training: dict 
     )
     if training is not None:
         _ = (
-            results.scored
+            inferred
             | "Profile" >> beam.CombineGlobally(ProfileFn())
             | "WriteDrift" >> beam.Map(write_drift, drift_path(config.output), training, f"scored reviews of {config.input}")
         )
@@ -199,6 +203,8 @@ def main(argv=None) -> int:
     if problem:
         print(f"score: error: {problem}", file=sys.stderr)
         return 2
+    if FileSystems.exists(drift_path(config.output)):  # never leave an earlier run's verdict beside these scores
+        FileSystems.delete([drift_path(config.output)])
     training = training_profile(config.model)
     if training is None:
         LOG.warning("%s carries no training profile (exported before trainer.task wrote one): no drift check", config.model)
@@ -211,7 +217,8 @@ def main(argv=None) -> int:
     if training is not None and FileSystems.exists(drift_path(config.output)):
         with FileSystems.open(drift_path(config.output)) as handle:
             report = json.loads(handle.read())
-        (LOG.warning if report["drift"] else LOG.info)("%s (%s)", drift.summary_line(report), drift_path(config.output))
+        (LOG.warning if report["drift"] is not False else LOG.info)("%s (%s)", drift.summary_line(report),
+                                                                    drift_path(config.output))
     return 0
 
 

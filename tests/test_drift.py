@@ -49,7 +49,7 @@ def test_drift_report_flags_a_significant_shift_and_compares_labels_only_where_b
     training = profile(rng.integers(20, 200, 2000), rng.random(2000) * 0.05, rng.random(2000), rng.integers(0, 2, 2000))
     same = profile(rng.integers(20, 200, 1000), rng.random(1000) * 0.05, rng.random(1000))  # no labels
     report = drift.drift_report(training, same)
-    assert report["drift"] is False and set(report["distributions"]) == {"words_per_review", "oov_fraction", "score"}
+    assert report["drift"] is False and set(report["distributions"]) == {"words_per_review", "oov_fraction", "score", "no_words"}
     assert all(d["psi"] < 0.1 and d["psi"] < 3 * d["noise_floor"] + 0.01 for d in report["distributions"].values())
 
     short = profile(rng.integers(1, 8, 1000), rng.random(1000) * 0.05, rng.random(1000))
@@ -71,3 +71,14 @@ def test_noise_floor_is_what_sampling_alone_gives():
 def test_oov_fraction_counts_the_oov_id_among_the_ids_read():
     tokens = np.array([[0, 0, 3, 9, 9], [0, 0, 0, 0, 0], [1, 2, 3, 4, 9]])
     np.testing.assert_allclose(drift.oov_fractions(tokens, oov_id=9), [2 / 3, 0.0, 1 / 5])
+
+
+def test_a_share_of_reviews_without_words_drifts_and_nothing_read_is_no_verdict():
+    rng = np.random.default_rng(2)
+    training = profile(rng.integers(20, 200, 2000), rng.random(2000) * 0.05, rng.random(2000))
+    scored = drift.counts_of(rng.integers(20, 200, 900), rng.random(900) * 0.05, rng.random(900), None, without_words=100)
+    report = drift.drift_report(training, drift.profile_of(scored, "test"))
+    assert report["distributions"]["no_words"]["drift"] is True and report["drift"] is True  # 10 % unscoreable
+    assert report["distributions"]["words_per_review"]["drift"] is False
+    nothing = drift.drift_report(training, drift.profile_of(drift.empty_counts(), "test"))
+    assert nothing["drift"] is None and drift.summary_line(nothing) == "no drift check: no review was read"

@@ -42,7 +42,7 @@ def test_the_threshold_is_chosen_on_validation_and_maximises_its_macro_f1(traine
     metrics = json.loads((trained_job / "metrics.json").read_text())
     rows = read_split(prepared, "val")
     model = models.BUILDERS[metrics["model"]](metrics["vocab_size"])
-    model.load_weights(metrics["evaluated_weights"])
+    model.load_weights(str(trained_job / metrics["evaluated_weights"]))  # relative to the job
     probabilities = model.predict(np.stack([r["tokens"] for r in rows]), verbose=0).reshape(-1)
     labels = np.array([int(r["label"]) for r in rows])
     macro = lambda t: f1_score(labels, (probabilities >= t).astype(int), average="macro", labels=[0, 1], zero_division=0.0)  # noqa: E731
@@ -169,3 +169,41 @@ def test_real_sample_report_lists_the_mistakes_with_their_texts(sample_job, shar
     # On real reviews (84 % positive) the cut chosen on validation is above 0.5 and lifts the minority class's F1.
     assert result["chosen_threshold"]["threshold"] > 0.5
     assert result["at_chosen"]["negative"]["f1"] > result["at_0.5"]["negative"]["f1"]
+
+
+@pytest.mark.slow
+def test_evaluate_alone_takes_the_jobs_own_raw_input(sample_job, tmp_path):
+    job = tmp_path / "job"
+    shutil.copytree(sample_job, job)
+    shutil.rmtree(job / "evaluation")
+    from trainer import evaluate
+
+    assert evaluate.main(["--job-dir", str(job)]) == 0
+    assert all(m["text"] for m in evaluation_of(job)["false_positives"])
+
+
+def test_data_with_another_vocabulary_is_refused(trained_job, prepared, tmp_path):
+    """Ids mean words of one vocabulary: the same ids over another would evaluate nonsense."""
+    other = tmp_path / "prep"
+    shutil.copytree(prepared, other)
+    words = other / "transform_fn" / "assets" / "words"
+    words.write_text("\n".join(reversed(words.read_text().splitlines())) + "\n")  # same size, other words
+    result = run_module("trainer.evaluate", "--job-dir", str(trained_job), "--data", str(other))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "was made with another vocabulary than the job's data" in result.stderr.strip().splitlines()[-1]
+
+
+def test_texts_of_other_reviews_with_the_same_ids_are_not_shown(trained_job, synthetic_csv, tmp_path):
+    job = tmp_path / "job"
+    shutil.copytree(trained_job, job)
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert not pathlib.Path(metrics["evaluated_weights"]).is_absolute()  # a copied job evaluates its own weights
+    frame = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False, on_bad_lines="skip")
+    frame["Time"] = "946684800"  # the same Ids, other reviews
+    impostor = tmp_path / "impostor.csv"
+    frame.to_csv(impostor, index=False)
+    result = run_module("trainer.evaluate", "--job-dir", str(job), "--raw-input", str(impostor))
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" in result.stderr and "holds the texts of 0 of the" in result.stderr and "another Score or Time" in result.stderr
+    mistakes = evaluation_of(job)["false_positives"] + evaluation_of(job)["false_negatives"]
+    assert mistakes and all(m["text"] is None for m in mistakes)

@@ -1,3 +1,4 @@
+import csv
 import json
 import shutil
 
@@ -40,8 +41,6 @@ def test_missing_export_is_a_one_line_error(tmp_path):
 
 
 def test_reviews_with_no_words_are_rejected_with_a_reason_not_scored(trained_job, tmp_path):
-    import csv
-
     with open(FIXTURE_CSV, newline="", encoding="utf-8", errors="surrogateescape") as handle:
         rows = list(csv.reader(handle))
     wordless = {"901": "😀😀👍", "902": "<br /><br />&amp;", "903": "2024 10 5"}
@@ -85,8 +84,6 @@ def test_bad_paths_and_options_are_one_line_errors(trained_job, tmp_path, case):
 
 def rows_of_ids(source, ids: set[int], path) -> str:
     """The raw CSV rows of these review ids, header and quoting kept."""
-    import csv
-
     with open(source, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -103,7 +100,7 @@ def test_drift_is_false_on_the_real_samples_own_test_reviews_and_true_on_short_o
     assert score.main(["--model", export, "--input", own, "--output", str(tmp_path / "own")]) == 0
     report = json.loads((tmp_path / "own-drift.json").read_text())
     assert report["drift"] is False and report["measure"] == "population stability index" and report["threshold"] == 0.25
-    assert set(report["distributions"]) == {"words_per_review", "oov_fraction", "score", "labels"}
+    assert set(report["distributions"]) == {"words_per_review", "oov_fraction", "score", "labels", "no_words"}
     assert all(d["band"] == "no significant change" for d in report["distributions"].values())
     assert report["scoring"]["reviews"] == len(test_ids) and report["training"]["reviews"] == json.loads(
         (prepared_sample / "report.json").read_text())["examples"]["val"]
@@ -128,3 +125,16 @@ def test_an_export_without_a_profile_is_scored_without_a_drift_check(trained_job
     result = run_module("pipelines.score", "--model", str(export), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
     assert result.returncode == 0 and "carries no training profile" in result.stderr
     assert list(tmp_path.glob("s-0*.csv")) and not (tmp_path / "s-drift.json").exists()
+
+
+def test_reviews_without_words_count_in_the_drift_check(trained_job, tmp_path):
+    """They get no score, so only their share shows them: a file of emoji drifts on it alone."""
+    rows = [["Id", "ProductId", "UserId", "ProfileName", "HelpfulnessNumerator", "HelpfulnessDenominator", "Score", "Time",
+             "Summary", "Text"]] + [[str(i), "B0E", f"U{i}", "E", "0", "0", "5", "1300000000", "", "😀👍 🎉"] for i in range(1, 21)]
+    path = tmp_path / "emoji.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    assert score.main(["--model", latest_export(trained_job), "--input", str(path), "--output", str(tmp_path / "e")]) == 0
+    report = json.loads((tmp_path / "e-drift.json").read_text())
+    assert report["drift"] is True and set(report["distributions"]) == {"no_words"}
+    assert report["scoring"]["no_words"] == {"with_words": 0, "without_words": 20} and report["scoring"]["reviews"] == 0

@@ -55,9 +55,10 @@ def test_the_first_model_is_pushed_in_tf_servings_layout(two_runs):
     # The served export is the candidate's, byte for byte.
     candidate = pathlib.Path(blessing["candidate"])
     assert {k: v for k, v in tree_state(version).items() if not k.startswith("assets.extra/push") and
-            not k.endswith("train_review_ids.txt")} == tree_state(candidate)
-    train_ids = sorted(int(r["review_id"]) for r in read_split(work / "runs" / "first" / "prep", "train"))
-    assert [int(i) for i in (version / gating.TRAIN_IDS).read_text().split()] == train_ids
+            not k.endswith("seen_reviews.txt")} == tree_state(candidate)
+    prep = work / "runs" / "first" / "prep"
+    seen = sorted((int(r["review_id"]), int(r["time"])) for split in ("train", "val") for r in read_split(prep, split))
+    assert [tuple(map(int, line.split())) for line in (version / gating.SEEN_REVIEWS).read_text().splitlines()] == seen
 
 
 @pytest.mark.slow
@@ -78,11 +79,11 @@ def test_a_worse_candidate_is_not_pushed_and_serving_is_untouched(two_runs):
 def test_the_gate_compares_both_models_on_test_reviews_the_served_one_never_trained_on(two_runs, synthetic_csv):
     work, _, _ = two_runs
     blessing = json.loads((work / "runs" / "weak" / "blessing.json").read_text())
-    test_ids = {int(r["review_id"]) for r in read_split(work / "runs" / "weak" / "prep", "test")}
-    served_train = {int(i) for i in (work / "serving" / "1" / gating.TRAIN_IDS).read_text().split()}
-    assert blessing["reviews"]["candidate_test"] == len(test_ids)
-    assert blessing["reviews"]["also_in_serving_train"] == len(test_ids & served_train)  # 0 here: the same time split
-    assert blessing["reviews"]["compared"] == len(test_ids - served_train)
+    test = {(int(r["review_id"]), int(r["time"])) for r in read_split(work / "runs" / "weak" / "prep", "test")}
+    seen = {tuple(map(int, line.split())) for line in (work / "serving" / "1" / gating.SEEN_REVIEWS).read_text().splitlines()}
+    assert blessing["reviews"]["candidate_test"] == len(test)
+    assert blessing["reviews"]["seen_by_served_model"] == len(test & seen)  # 0 here: the same time split
+    assert blessing["reviews"]["compared"] == len(test - seen)
     # The same decision with the gate's options changed: tolerance and floor are what decide.
     config = gating.GateConfig(run_dir=str(work / "runs" / "weak"), serving_dir=str(work / "serving"), input=str(synthetic_csv),
                                auc_tolerance=1.0, auc_floor=0.0)
@@ -133,7 +134,11 @@ def test_lineage_records_every_step_with_digests_that_follow_the_input(two_runs,
 @pytest.mark.slow
 def test_a_push_that_dies_midway_leaves_no_version_in_serving(two_runs, synthetic_csv, monkeypatch):
     work, _, _ = two_runs
-    config = gating.GateConfig(run_dir=str(work / "runs" / "first"), serving_dir=str(work / "serving"), input=str(synthetic_csv))
+    config = gating.GateConfig(run_dir=str(work / "runs" / "first"), serving_dir=str(work / "serving"), input=str(synthetic_csv),
+                               auc_tolerance=1.0, auc_floor=0.0)
+    with pytest.raises(gating.GateError, match="run the gate again"):  # its blessing predates serving/1
+        gating.pushed_version(config, "first")
+    assert gating.gate(config)["blessed"] is True  # against serving/1 now
     before = gating.versions(config.serving_dir)
     copied = []
     real_copy = tf.io.gfile.copy
@@ -154,6 +159,45 @@ def test_a_push_that_dies_midway_leaves_no_version_in_serving(two_runs, syntheti
     version = gating.pushed_version(config, "again")
     assert version == str(work / "serving" / str(before[-1] + 1)) and (pathlib.Path(version) / "saved_model.pb").exists()
     assert not [p for p in (work / "serving").iterdir() if p.name.startswith(gating.INCOMING)]
+    with pytest.raises(gating.GateError, match="run the gate again"):  # the same blessing never pushes twice
+        gating.pushed_version(config, "again")
+
+
+@pytest.mark.slow
+def test_a_finished_run_id_is_refused_and_an_interrupted_run_resumes(two_runs, synthetic_csv, tmp_path, monkeypatch):
+    work, _, _ = two_runs
+    lineage_before = (work / "runs" / "first" / "lineage.json").read_text()
+    result = run_module("deploy.workflow", "run", "--input", str(synthetic_csv), "--work-dir", str(work), "--run-id", "first",
+                        *PREPROCESS, *TRAINER, "--learning-rate", "0.01")
+    assert result.returncode == 2 and "run first in" in result.stderr and "is finished" in result.stderr
+    assert (work / "runs" / "first" / "lineage.json").read_text() == lineage_before
+
+    from deploy.workflow import local
+
+    real_main = local.step_main
+
+    def interrupted_in_training(step):
+        if step.name == "train":
+            def interrupt(_):
+                raise KeyboardInterrupt
+            return interrupt
+        return real_main(step)
+
+    fresh = tmp_path / "work"
+    args = ["run", "--input", str(synthetic_csv), "--work-dir", str(fresh), "--run-id", "r", *PREPROCESS, *TRAINER,
+            "--learning-rate", "0.01"]
+    monkeypatch.setattr(local, "step_main", interrupted_in_training)
+    assert workflow_main(args) == 130
+    stopped = lineage_of(fresh, "r")["steps"]
+    assert [s["name"] for s in stopped] == ["preprocess", "train"] and stopped[1]["interrupted"] is True
+    assert not (fresh / "serving").exists()
+    monkeypatch.setattr(local, "step_main", real_main)
+    assert workflow_main(args) == 0
+    steps = lineage_of(fresh, "r")["steps"]
+    assert [s["name"] for s in steps] == list(workflow.STEP_NAMES) and steps[0] == stopped[0]  # preprocess not run again
+    assert gating.versions(str(fresh / "serving")) == [1]
+    other = run_module("deploy.workflow", *[a if a != "0.01" else "0.02" for a in args])
+    assert other.returncode == 2 and "was started with other options" in other.stderr
 
 
 def compiled_spec(tmp_path) -> tuple[dict, pipeline.CloudSettings, workflow.WorkflowOptions]:
@@ -232,6 +276,33 @@ def test_the_compiled_pipeline_has_the_local_runs_steps_edges_arguments_and_gate
     assert image == serving.SERVING_IMAGE.uri("europe-west4-docker.pkg.dev/p/r")
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"--root": "/tmp/wf"}, "--root '/tmp/wf' must be a gs:// path"),
+    ({"--input": "Reviews.csv"}, "--input 'Reviews.csv' must be a gs:// path"),
+    ({"--workers": "0"}, "--workers must be at least 1"),
+    ({"--image": "registry/review-trainer"}, "has no tag"),
+])
+def test_bad_cloud_settings_are_one_line_errors_at_compile_time(tmp_path, change, message):
+    flags = {"--project": "p", "--region": "r", "--image": "r-docker.pkg.dev/p/r/review-trainer:1", "--input": "gs://b/R.csv",
+             "--root": "gs://b/wf", "--output": str(tmp_path / "p.json"), **change}
+    result = run_module("deploy.workflow", "compile", *[item for pair in flags.items() for item in pair])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1] and not (tmp_path / "p.json").exists()
+
+
+def test_an_existing_endpoint_is_deployed_to_instead_of_a_new_one(tmp_path):
+    settings = pipeline.CloudSettings(project="p", region="us-central1", image="r/review-trainer:1", root="gs://b/wf",
+                                      endpoint="projects/p/locations/us-central1/endpoints/42")
+    path = pipeline.compile_to(str(tmp_path / "p.json"), settings, workflow.WorkflowOptions(input="gs://b/R.csv"))
+    spec = json.loads(pathlib.Path(path).read_text())
+    inner = by_display_name(spec["components"][by_display_name(spec["root"]["dag"])[pipeline.BLESSED_CONDITION][1]
+                                               ["componentRef"]["name"]]["dag"])
+    _, endpoint = inner["endpoint"]
+    assert endpoint["componentRef"]["name"].startswith("comp-importer")  # the given endpoint, not EndpointCreateOp
+    _, deploy = inner["deploy"]
+    assert constant(deploy, "traffic_split") == {"0": 100}
+
+
 def test_submit_dry_run_prints_the_pipeline_job(tmp_path):
     result = run_module("deploy.workflow", "submit", "--project", "p", "--region", "us-central1", "--image",
                         "us-central1-docker.pkg.dev/p/r/review-trainer:0.1.0", "--input", "gs://b/Reviews.csv", "--root",
@@ -247,6 +318,12 @@ def test_submit_dry_run_prints_the_pipeline_job(tmp_path):
     (["--data", "x"], "--data is set by the workflow itself"),
     (["--epochs", "0"], "--epochs must be positive"),
     (["--modle", "tfidf"], "unknown option --modle (did you mean --model?)"),
+    (["--vocab-size", "abc"], "invalid int value: 'abc'"),
+    (["--vocab-size", "2"], "--vocab-size must be at least 3"),
+    (["--test-fraction", "1.5"], "--test-fraction must be in [0, 1)"),
+    (["--auc-floor", "2"], "argument --auc-floor: must be between 0 and 1, got 2"),
+    (["--auc-tolerance", "nan"], "argument --auc-tolerance: must be between 0 and 1, got nan"),
+    (["--run-id", "../escaped"], "--run-id '../escaped': letters, digits"),
 ])
 def test_bad_trainer_options_are_one_line_errors_before_anything_runs(tmp_path, args, message):
     result = run_module("deploy.workflow", "run", "--input", str(REPO / "tests" / "fixtures" / "reviews.csv"),
@@ -289,8 +366,10 @@ def test_the_serving_server_answers_health_and_predictions_like_the_export(train
             np.testing.assert_allclose([p["probability"] for p in got], expected["probability"], atol=1e-6)
             assert [p["num_words"] for p in got] == expected["num_words"].tolist()
             assert set(got[0]) == {"probability", "label", "num_words", "oov_fraction"}
-        with pytest.raises(urllib.error.HTTPError) as bad:
-            urllib.request.urlopen(urllib.request.Request(f"{base}/predict", data=b'{"instances": [3]}'), timeout=10)
-        assert bad.value.code == 400 and "every instance must be a string" in json.loads(bad.value.read())["error"]
+        for body, message in ((b'{"instances": [3]}', "every instance must be a string"), (b"{", "the body is not JSON"),
+                              (b'{"instances": ["\\ud800"]}', "lone surrogate"), (b'{"instances": []}', "expected")):
+            with pytest.raises(urllib.error.HTTPError) as bad:
+                urllib.request.urlopen(urllib.request.Request(f"{base}/predict", data=body), timeout=10)
+            assert bad.value.code == 400 and message in json.loads(bad.value.read())["error"]
     finally:
         httpd.shutdown()

@@ -45,12 +45,13 @@ def report_link(job_dir: str) -> str:
 
 
 def job_metrics(job_dir: str) -> dict:
-    """metrics.json, with the figures of an evaluation report run later (trainer.evaluate) on top."""
+    """metrics.json, with the figures of an evaluation report run later (trainer.evaluate) on
+    top when that report is of the same data (a report of other data is only linked)."""
     metrics = read_json(os.path.join(job_dir, "metrics.json"))
     if metrics is None:
         raise FileNotFoundError(f"{job_dir} has no metrics.json (not a finished trainer.task run)")
     evaluated = read_json(os.path.join(job_dir, "evaluation", "evaluation.json"))
-    return {**metrics, **metrics_of(evaluated)} if evaluated else metrics
+    return {**metrics, **metrics_of(evaluated)} if evaluated and evaluated.get("data") == metrics.get("data") else metrics
 
 
 def table_row(metrics: dict, job_dir: str) -> str:

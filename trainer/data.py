@@ -153,13 +153,14 @@ def length_bucketed(examples: tf.data.Dataset, batch_size: int, sequence_length:
     return batches.map(lambda tokens, *rest: (cut_to_longest(tokens), *rest), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def ids_and_labels(spec: DataSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(review ids, labels) of every example of a split, read back from its TFRecords."""
-    ids, labels = [], []
-    for _, label, features in dataset(spec, split, 4096, with_features=(REVIEW_ID,)):
-        ids.append(features[REVIEW_ID].numpy())
-        labels.append(label.numpy().astype(np.int64))
-    return np.concatenate(ids), np.concatenate(labels)
+def split_features(spec: DataSpec, split: str, names: tuple[str, ...] = (REVIEW_ID,)) -> dict[str, np.ndarray]:
+    """`label` and the named features of every example of a split, read back from its TFRecords."""
+    columns: dict[str, list] = {"label": []}
+    for _, label, features in dataset(spec, split, 4096, with_features=names):
+        columns["label"].append(label.numpy().astype(np.int64))
+        for name in names:
+            columns.setdefault(name, []).append(features[name].numpy())
+    return {name: np.concatenate(parts) for name, parts in columns.items()}
 
 
 def worker_files(spec: DataSpec, split: str, worker_shard: tuple[int, int] = (1, 0)) -> list[str]:

@@ -14,9 +14,11 @@ Review texts for the list of mistakes come from --raw-input (the raw CSV or
 SNAP file the data was made from); without it the list shows review ids.
 """
 import dataclasses
+import hashlib
 import logging
 import os
 import sys
+import warnings
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
     from pipelines.logs import quiet_start
@@ -31,7 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import drift, logs
 from pipelines.runtime import input_problem, matched_files
 from pipelines.sources import records_in_file
-from pipelines.transform import NUM_WORDS, REVIEW_ID, TIME
+from pipelines.transform import NUM_WORDS, REVIEW_ID, TIME, VOCAB_NAME
 from pipelines.validate import Rejection, validated_review
 from trainer import artifacts, data, evaluation, models, report
 from trainer.export import THRESHOLD
@@ -63,15 +65,22 @@ def split_columns(model, spec: data.DataSpec, split: str, batch_size: int, bucke
 
 
 def validation_profile(val: dict, data_dir: str) -> dict:
-    """What the export carries for the drift check: the validation split's profile."""
-    counts = drift.counts_of(val[NUM_WORDS], val["oov_fraction"], val["probability"], val["label"])
+    """What the export carries for the drift check: the validation split's
+    profile, with the validation reviews preprocessing dropped for having no word."""
+    report = artifacts.read_json(os.path.join(data_dir, "report.json"), {})
+    without_words = int(report.get("no_words_dropped", {}).get("val", 0))
+    counts = drift.counts_of(val[NUM_WORDS], val["oov_fraction"], val["probability"], val["label"], without_words)
     return drift.profile_of(counts, f"validation split of {data_dir}")
 
 
-def raw_texts(pattern: str, wanted: set[int]) -> dict[int, str]:
-    """Id → Text for the wanted reviews, read with the pipeline's own reader and
-    validation (so an Id means the same review it meant there)."""
+def raw_texts(pattern: str, expected: dict[int, tuple[int, int | None]]) -> tuple[dict[int, str], int]:
+    """(Id → Text, how many Ids were found as other reviews) for the reviews
+    `expected` names by Id with their label and Time (None: not checked), read
+    with the pipeline's own reader and validation. A review counts only if its
+    Score gives the label and its Time is the one stored: an Id alone would
+    take the texts of another file's reviews."""
     found: dict[int, str] = {}
+    other: set[int] = set()
     for path in matched_files(pattern):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as binary:
             for record in records_in_file(path, binary):
@@ -79,11 +88,17 @@ def raw_texts(pattern: str, wanted: set[int]) -> dict[int, str]:
                     review = validated_review(record)
                 except Rejection:
                     continue
-                if review["Id"] in wanted and review["Id"] not in found:
+                if review["Id"] not in expected or review["Id"] in found:
+                    continue
+                label, time = expected[review["Id"]]
+                if review["Score"] != 3 and int(review["Score"] > 3) == label and time in (None, review["Time"]):
                     found[review["Id"]] = review["Text"]
-                    if len(found) == len(wanted):
-                        return found
-    return found
+                    other.discard(review["Id"])
+                    if len(found) == len(expected):
+                        return found, 0
+                else:
+                    other.add(review["Id"])
+    return found, len(other)
 
 
 def confident_mistakes(test: dict, threshold: float = THRESHOLD, count: int = MISTAKES) -> tuple[list[dict], list[dict]]:
@@ -93,7 +108,7 @@ def confident_mistakes(test: dict, threshold: float = THRESHOLD, count: int = MI
 
     def rows(indices):
         return [{"review_id": int(test[REVIEW_ID][i]), "probability": float(probabilities[i]), "label": int(labels[i]),
-                 "num_words": int(test[NUM_WORDS][i]),
+                 "num_words": int(test[NUM_WORDS][i]), "time": int(test[TIME][i]) if TIME in test else None,
                  "year": int(evaluation.year_of(test[TIME][i:i + 1])[0]) if TIME in test else None} for i in indices]
 
     false_positive = np.flatnonzero((predicted == 1) & (labels == 0))
@@ -125,13 +140,19 @@ def evaluation_of(val: dict, test: dict, job: dict) -> dict:
 
 
 def with_texts(result: dict, raw_input: str | None) -> dict:
+    result["raw_input"] = raw_input
     if not raw_input:
         return result
     mistakes = result["false_positives"] + result["false_negatives"]
-    texts = raw_texts(raw_input, {m["review_id"] for m in mistakes})
+    texts, other = raw_texts(raw_input, {m["review_id"]: (m["label"], m["time"]) for m in mistakes})
     for mistake in mistakes:
         mistake["text"] = texts.get(mistake["review_id"])
-    LOG.info("texts of %d of %d listed mistakes found in %s", len(texts), len(mistakes), raw_input)
+    if len(texts) < len(mistakes):
+        LOG.warning("--raw-input %s holds the texts of %d of the %d listed mistakes%s: is it the file the data was made "
+                    "from?", raw_input, len(texts), len(mistakes),
+                    f" ({other} of their Ids are other reviews there: another Score or Time)" if other else "")
+    else:
+        LOG.info("texts of all %d listed mistakes found in %s", len(mistakes), raw_input)
     return result
 
 
@@ -167,6 +188,17 @@ def metrics_of(result: dict) -> dict:
     }
 
 
+def job_relative(path: str, job_dir: str) -> str:
+    relative = os.path.relpath(path, job_dir) if "://" not in path + job_dir else None
+    return relative if relative and not relative.startswith("..") else path
+
+
+def vocabulary_digest(data_dir: str) -> str:
+    """The transform output's vocabulary file, by content: the ids a model was trained on mean its words only."""
+    with tf.io.gfile.GFile(os.path.join(data_dir, "transform_fn", "assets", VOCAB_NAME), "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
 def job_summary(metrics: dict, job_dir: str, data_dir: str) -> dict:
     return {"model": metrics["model"], "job_dir": job_dir, "data": data_dir, "evaluated_epoch": metrics.get("evaluated_epoch")}
 
@@ -174,35 +206,48 @@ def job_summary(metrics: dict, job_dir: str, data_dir: str) -> dict:
 # ------------------------------------------------------------------ alone, on a finished job
 
 def evaluated_model(metrics: dict, job_dir: str, spec: data.DataSpec):
-    path = metrics.get("evaluated_weights") or os.path.join(
-        job_dir, "checkpoints", "best.weights.h5" if metrics.get("restore_best_weights") and metrics.get("best_epoch")
+    weights = metrics.get("evaluated_weights") or os.path.join(
+        "checkpoints", "best.weights.h5" if metrics.get("restore_best_weights") and metrics.get("best_epoch")
         else "final.weights.h5")
+    path = weights if "://" in weights or os.path.isabs(weights) else os.path.join(job_dir, weights)
     if not tf.io.gfile.exists(path):
         raise UsageError(f"{path} is missing: the job's evaluated weights are needed to rebuild its model")
     model = models.BUILDERS[metrics["model"]](spec.vocab_size)
     try:
-        model.load_weights(path)
-    except ValueError as error:
-        raise UsageError(f"{path} does not fit a {metrics['model']} model over {spec.data_dir} "
-                         f"(vocabulary {spec.vocab_size:,}): {str(error).splitlines()[0][:160]}") from None
+        with warnings.catch_warnings():  # Keras warns before it raises; the error says it in one line
+            warnings.simplefilter("ignore")
+            model.load_weights(path)
+    except ValueError:
+        raise UsageError(f"{path} does not fit a {metrics['model']} model over {spec.data_dir} (vocabulary "
+                         f"{spec.vocab_size:,} ids, the job's {metrics['vocab_size']:,}): is --data the job's?") from None
     return model
 
 
 def evaluate(config: EvaluateConfig) -> dict:
-    metrics = artifacts.read_json(os.path.join(config.job_dir, "metrics.json"))
+    if not tf.io.gfile.isdir(config.job_dir):
+        raise UsageError(f"--job-dir {config.job_dir} does not exist")
+    metrics_path = os.path.join(config.job_dir, "metrics.json")
+    metrics = artifacts.read_json(metrics_path)
     if metrics is None:
         raise UsageError(f"{config.job_dir} has no metrics.json (not a finished trainer.task run)")
     data_dir = config.data or metrics["data"]
-    if config.raw_input and input_problem(config.raw_input):
-        raise UsageError(input_problem(config.raw_input))
+    raw_input = config.raw_input or metrics.get("raw_input")  # the job's own, when it had one
+    if raw_input and input_problem(raw_input, "--raw-input"):
+        raise UsageError(input_problem(raw_input, "--raw-input"))
     spec = data.data_spec(data_dir)
+    if metrics.get("vocabulary_sha256") and vocabulary_digest(data_dir) != metrics["vocabulary_sha256"]:
+        raise UsageError(f"--data {data_dir} was made with another vocabulary than the job's data ({metrics['data']}): "
+                         "its ids mean other words to this model")
     model = evaluated_model(metrics, config.job_dir, spec)
     bucketed = bool(metrics.get("bucket_by_length", True))
     val = split_columns(model, spec, "val", config.batch_size, bucketed)
     test = split_columns(model, spec, "test", config.batch_size, bucketed)
     history = artifacts.read_json(os.path.join(config.job_dir, "history.json"), [])
-    return write_evaluation(os.path.join(config.job_dir, "evaluation"), val, test, history,
-                            job_summary(metrics, config.job_dir, data_dir), config.raw_input)
+    result = write_evaluation(os.path.join(config.job_dir, "evaluation"), val, test, history,
+                              job_summary(metrics, config.job_dir, data_dir), raw_input)
+    if data_dir == metrics["data"]:  # metrics.json carries the report of the job's own test split
+        artifacts.write_json(metrics_path, {**metrics, **metrics_of(result)})
+    return result
 
 
 def parsed_config(argv=None) -> EvaluateConfig:
@@ -210,7 +255,8 @@ def parsed_config(argv=None) -> EvaluateConfig:
     parser.add_argument("--job-dir", required=True, help="a finished trainer.task job")
     parser.add_argument("--data", default=None, help="its preprocessing output (default: the one metrics.json names)")
     parser.add_argument("--raw-input", default=None, metavar="PATTERN",
-                        help="the raw reviews (CSV or SNAP) the data was made from: texts for the list of mistakes")
+                        help="the raw reviews (CSV or SNAP) the data was made from: texts for the list of mistakes "
+                             "(default: the job's own --raw-input, if it had one)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)

@@ -43,7 +43,9 @@ def ranking_png(labels: np.ndarray, probabilities: np.ndarray) -> bytes:
     roc.set_title("ROC curve (test)")
     PrecisionRecallDisplay.from_predictions(labels, probabilities, ax=pr, name="positive class", pos_label=1)
     PrecisionRecallDisplay.from_predictions(labels, 1 - probabilities, ax=pr, name="negative class", pos_label=0)
-    pr.set_title("precision-recall (test)")
+    pr.set_title("precision-recall of each class (test)")
+    pr.set_xlabel("recall")
+    pr.set_ylabel("precision")
     for axes in (roc, pr):
         axes.grid(alpha=0.3)
     return png_of(figure)
@@ -76,7 +78,7 @@ def confusion_png(labels: np.ndarray, probabilities: np.ndarray, thresholds: lis
         predicted = (probabilities >= threshold).astype(np.int64)
         ConfusionMatrixDisplay.from_predictions(labels, predicted, labels=[0, 1], display_labels=NAMES, ax=axes,
                                                 colorbar=False, values_format="d", cmap="Blues")
-        axes.set_title(f"test, threshold {threshold:.3f}")
+        axes.set_title(f"test, threshold {threshold:.4f}")
     return png_of(figure)
 
 
@@ -138,7 +140,7 @@ def image(image_id: str, png: bytes, alt: str) -> str:
 def summary_rows(summary: dict) -> list[list[str]]:
     rows = []
     for name, metrics in (("0.5 (the export's label)", summary["at_0.5"]), ("chosen on validation", summary["at_chosen"])):
-        rows.append([name, fmt(metrics["threshold"], ".3f"), fmt(metrics["accuracy"], ".2%"), fmt(metrics["negative"]["f1"]),
+        rows.append([name, fmt(metrics["threshold"], ".4f"), fmt(metrics["accuracy"], ".2%"), fmt(metrics["negative"]["f1"]),
                      fmt(metrics["positive"]["f1"]), fmt(metrics["macro_f1"])])
     return rows
 
@@ -146,7 +148,7 @@ def summary_rows(summary: dict) -> list[list[str]]:
 def threshold_rows(rows: list[dict]) -> list[list[str]]:
     cells = []
     for row in rows:
-        cells.append([fmt(row["threshold"], ".3f"), fmt(row["accuracy"], ".2%"),
+        cells.append([fmt(row["threshold"], ".4f"), fmt(row["accuracy"], ".2%"),
                       *(fmt(row[name][metric]) for name in NAMES for metric in ("precision", "recall", "f1")),
                       fmt(row["macro_f1"])])
     return cells
@@ -186,7 +188,7 @@ def report_html(evaluation: dict, slices: dict, pictures: dict[str, bytes]) -> s
         "<h2 id='summary'>Summary</h2>",
         table("summary-table", ["threshold", "value", "accuracy", "F1 negative", "F1 positive", "macro-F1"],
               summary_rows(evaluation)),
-        f"<p>The threshold that maximises macro-F1 on the <b>validation</b> split is {chosen['threshold']:.3f} "
+        f"<p>The threshold that maximises macro-F1 on the <b>validation</b> split is {chosen['threshold']:.4f} "
         f"(validation macro-F1 {chosen['val_macro_f1']:.4f}); the row above gives its <b>test</b> metrics. "
         "Accuracy mostly reflects the class balance; the F1 of the negative class does not.</p>",
         "<h2 id='ranking'>Ranking: ROC and precision-recall</h2>",
@@ -213,6 +215,7 @@ def report_html(evaluation: dict, slices: dict, pictures: dict[str, bytes]) -> s
                         "each review's time.</p>")
     sections += [
         "<h2 id='errors'>Most confident mistakes (test)</h2>",
+        '<p class="note">Texts as written in the raw input, markup included.</p>',
         "<h3>False positives: negative reviews scored most positive</h3>",
         table("false-positives", error_header, error_rows(evaluation["false_positives"])),
         "<h3>False negatives: positive reviews scored most negative</h3>",

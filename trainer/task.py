@@ -297,8 +297,8 @@ def idf_adapted(model: keras.Model, spec: data.DataSpec, batch_size: int) -> ker
 def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
-    if config.raw_input and input_problem(config.raw_input):
-        raise UsageError(input_problem(config.raw_input))
+    if config.raw_input and input_problem(config.raw_input, "--raw-input"):
+        raise UsageError(input_problem(config.raw_input, "--raw-input"))
     spec = data.data_spec(config.data)
     bucketed = config.bucket_by_length
     # Built before anything is written: it fails if a worker would get no file.
@@ -375,7 +375,10 @@ def train(config: TrainConfig) -> dict:
         "restore_best_weights": config.restore_best_weights,
         "early_stopping_patience": config.early_stopping_patience,
         "evaluated_epoch": evaluated["epoch"],
-        "evaluated_weights": evaluated_weights,
+        # Relative to the job when inside it, so a copied or moved job evaluates its own weights.
+        "evaluated_weights": evaluate.job_relative(evaluated_weights, config.job_dir),
+        "vocabulary_sha256": evaluate.vocabulary_digest(config.data),
+        "raw_input": config.raw_input,
         "train_loss": evaluated["loss"],
         "val_loss": evaluated.get("val_loss"),
         "val_accuracy": evaluated.get("val_accuracy"),

@@ -1,7 +1,7 @@
 """The serving image's HTTP server: an export's raw-text signature behind
 Vertex AI's custom-container contract, and TF Serving's REST route too.
 
-    python -m deploy.serving.server --model EXPORT_DIR [--port 8080]
+    python -m deploy.serving.server --model EXPORT_DIR [--host 127.0.0.1] [--port 8080]
 
 Vertex AI sets AIP_STORAGE_URI (the model's artifacts: the export), AIP_HTTP_PORT,
 AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE; the flags win over them. Requests are
@@ -45,6 +45,11 @@ def texts_of(body: bytes) -> list[str]:
     texts = [instance.get("text") if isinstance(instance, dict) else instance for instance in instances]
     if not all(isinstance(text, str) for text in texts):
         raise BadRequest('every instance must be a string or {"text": a string}')
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("a text holds a lone surrogate escape (\\ud800-\\udfff): not Unicode text") from None
     return texts
 
 
@@ -73,9 +78,15 @@ def handler_for(signature, health_route: str, predict_route: str):
             if self.path not in (predict_route, TF_SERVING_ROUTE):
                 self.reply(404, {"error": f"no route {self.path}"})
                 return
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
-                self.reply(200, {"predictions": predictions(signature, texts_of(body))})
+                length = int(self.headers.get("Content-Length") or 0)
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                self.reply(400, {"error": f"Content-Length {self.headers.get('Content-Length')!r} is not a byte count"})
+                return
+            try:
+                self.reply(200, {"predictions": predictions(signature, texts_of(self.rfile.read(length)))})
             except BadRequest as error:
                 self.reply(400, {"error": str(error)})
 
@@ -86,27 +97,34 @@ def handler_for(signature, health_route: str, predict_route: str):
 
 
 def server(export_dir: str, port: int, health_route: str = SERVING_IMAGE.health_route,
-           predict_route: str = SERVING_IMAGE.predict_route) -> http.server.ThreadingHTTPServer:
+           predict_route: str = SERVING_IMAGE.predict_route, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
     """Loads the export (an ExportError if it is not one) and binds; serve_forever() serves."""
     handler = handler_for(loaded_signature(export_dir), health_route, predict_route)
-    return http.server.ThreadingHTTPServer(("", port), handler)
+    return http.server.ThreadingHTTPServer((host, port), handler)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.serving.server", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=os.environ.get("AIP_STORAGE_URI"), help="the export (default: $AIP_STORAGE_URI)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIP_HTTP_PORT", SERVING_IMAGE.port)))
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (the serving image: 0.0.0.0)")
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("--model (or AIP_STORAGE_URI) is required")
     try:
         httpd = server(args.model, args.port, os.environ.get("AIP_HEALTH_ROUTE", SERVING_IMAGE.health_route),
-                       os.environ.get("AIP_PREDICT_ROUTE", SERVING_IMAGE.predict_route))
+                       os.environ.get("AIP_PREDICT_ROUTE", SERVING_IMAGE.predict_route), args.host)
     except ExportError as error:
         print(f"serving: error: {error}", file=sys.stderr)
         return 2
-    print(f"serving {args.model} on port {httpd.server_address[1]}", file=sys.stderr)
-    httpd.serve_forever()
+    except OSError as error:
+        print(f"serving: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"serving {args.model} on {args.host}:{httpd.server_address[1]}", file=sys.stderr)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        print("serving: stopped", file=sys.stderr)
     return 0
 
 

@@ -94,7 +94,7 @@ STEPS = (
          lambda o, p: ["--job-dir", p.job_dir, "--raw-input", o.input],
          lambda o, p: [f"{p.job_dir}/export", o.input], lambda o, p: [f"{p.job_dir}/evaluation"]),
     Step("gate", "deploy.workflow", ("evaluate",), gate_arguments,
-         lambda o, p: [f"{p.job_dir}/export", p.serving_dir], lambda o, p: [p.blessing]),
+         lambda o, p: [f"{p.job_dir}/export", p.serving_dir, p.prep_dir, o.input], lambda o, p: [p.blessing]),
     Step("push", "deploy.workflow", ("gate",),
          lambda o, p: ["push", "--run-dir", p.run_dir, "--serving-dir", p.serving_dir, "--run-id", p.run_id],
          lambda o, p: [f"{p.job_dir}/export"], lambda o, p: [newest_version(p.serving_dir)], only_if_blessed=True),

@@ -8,12 +8,14 @@
     python -m deploy.workflow push --run-dir RUN --serving-dir DIR [--run-id ID]
 
 `run` exits 0 when the candidate is not blessed, saying why in one line; it
-pushes nothing then. `gate` and `push` are the workflow's own steps (a
-pipeline task runs them in the trainer image).
+pushes nothing then. The same `run --run-id ID` after an interruption resumes
+at the step that did not finish. `gate` and `push` are the workflow's own
+steps (a pipeline task runs them in the trainer image).
 """
 import argparse
-import dataclasses
+import math
 import os
+import re
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
@@ -25,21 +27,32 @@ from deploy import workflow  # noqa: E402
 from pipelines import logs  # noqa: E402
 
 ACTIONS = ("run", "compile", "submit", "gate", "push")
+PREPROCESS_FLAGS = ("vocab_size", "max_length", "split", "test_fraction", "val_fraction", "num_shards")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+EPILOG = ("Every other option is trainer.task's (--model, --epochs, --batch-size, --learning-rate, ...), "
+          "checked by its parser before anything runs.")
+
+
+def unit_interval(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def add_workflow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="the raw reviews (CSV or SNAP; path, glob or gs://)")
-    parser.add_argument("--auc-tolerance", type=float, default=workflow.DEFAULT_AUC_TOLERANCE,
+    parser.add_argument("--auc-tolerance", type=unit_interval, default=workflow.DEFAULT_AUC_TOLERANCE,
                         help="how much lower than the served model's AUC a candidate may be and still be blessed")
-    parser.add_argument("--auc-floor", type=float, default=workflow.DEFAULT_AUC_FLOOR,
+    parser.add_argument("--auc-floor", type=unit_interval, default=workflow.DEFAULT_AUC_FLOOR,
                         help="the AUC every blessed model reaches, the first one too")
-    for flag in ("--vocab-size", "--max-length", "--split", "--num-shards"):
-        parser.add_argument(flag, default=None, help="passed to pipelines.preprocess")
+    for flag in PREPROCESS_FLAGS:
+        parser.add_argument(f"--{flag.replace('_', '-')}", default=None, help="passed to pipelines.preprocess")
     parser.add_argument("--keep-stopwords", action="store_true", help="passed to pipelines.preprocess")
 
 
 def workflow_options(args: argparse.Namespace, trainer_args: list[str]) -> workflow.WorkflowOptions:
-    preprocess = [item for flag in ("vocab_size", "max_length", "split", "num_shards") if getattr(args, flag) is not None
+    preprocess = [item for flag in PREPROCESS_FLAGS if getattr(args, flag) is not None
                   for item in (f"--{flag.replace('_', '-')}", str(getattr(args, flag)))]
     if args.keep_stopwords:
         preprocess.append("--keep-stopwords")
@@ -47,22 +60,29 @@ def workflow_options(args: argparse.Namespace, trainer_args: list[str]) -> workf
                                     auc_tolerance=args.auc_tolerance, auc_floor=args.auc_floor)
 
 
-def checked_trainer_args(parser: argparse.ArgumentParser, trainer_args: list[str]) -> list[str]:
-    """Checked now by the trainer's own parser, not after preprocessing has run."""
-    owned = next((a for a in trainer_args if a.split("=", 1)[0] in workflow.WORKFLOW_OWNED), None)
+def checked_step_options(parser: argparse.ArgumentParser, options: workflow.WorkflowOptions) -> None:
+    """The preprocessing and trainer options, checked now by the stages' own
+    parsers and checks, not after minutes of preprocessing."""
+    owned = next((a for a in options.trainer_args if a.split("=", 1)[0] in workflow.WORKFLOW_OWNED), None)
     if owned:
         parser.error(f"{owned.split('=', 1)[0]} is set by the workflow itself")
+    from pipelines import preprocess
     from trainer import task
 
-    task.parsed_config(["--data", "-", "--job-dir", "-", *trainer_args])
-    return trainer_args
+    config, _ = preprocess.parsed_args(["--input", options.input, "--output", "-", *options.preprocess_args])
+    problem = preprocess.option_problem(config)
+    if problem:
+        parser.error(problem)
+    task.parsed_config(["--data", "-", "--job-dir", "-", *options.trainer_args])
 
 
 def parser_for(action: str) -> logs.OneLineParser:
-    parser = logs.OneLineParser(name="workflow", prog=f"python -m deploy.workflow {action}", description=__doc__.split("\n")[0])
+    parser = logs.OneLineParser(name="workflow", prog=f"python -m deploy.workflow {action}", description=__doc__.split("\n")[0],
+                                epilog=EPILOG if action in ("run", "compile", "submit") else None)
     if action == "run":
         parser.add_argument("--work-dir", required=True, help="runs/<run id>/ and serving/<version>/ go here")
-        parser.add_argument("--run-id", default=None, help="default: UTC start time and a random suffix")
+        parser.add_argument("--run-id", default=None,
+                            help="default: UTC start time and a random suffix; an unfinished run's id resumes it")
         add_workflow_options(parser)
     elif action in ("compile", "submit"):
         parser.add_argument("--output", required=action == "compile", help="the compiled pipeline spec (JSON or YAML)")
@@ -72,6 +92,8 @@ def parser_for(action: str) -> logs.OneLineParser:
                             help="deploy/dataflow's image (default: the trainer image's registry, review-preprocess)")
         parser.add_argument("--template", default=None,
                             help="the Flex Template spec in GCS (default: ROOT/templates/review-preprocess.json)")
+        parser.add_argument("--endpoint", default=None,
+                            help="deploy to this Vertex AI endpoint (projects/…/endpoints/ID); default: a new one per run")
         parser.add_argument("--workers", type=int, default=1)
         parser.add_argument("--gpus-per-worker", type=int, default=1)
         parser.add_argument("--machine-type", default="n1-standard-8")
@@ -96,16 +118,32 @@ def parser_for(action: str) -> logs.OneLineParser:
 
 
 def run(args, trainer_args: list[str]) -> int:
-    from deploy.workflow.local import StepFailed, run_workflow
+    from deploy.workflow.local import RunRefused, StepFailed, run_workflow
+    from pipelines.runtime import output_problem
 
+    if args.run_id and not RUN_ID.fullmatch(args.run_id):
+        raise WorkflowUsage(f"--run-id {args.run_id!r}: letters, digits, '.', '_' and '-' only, not first '.' or '-'")
+    problem = output_problem(args.work_dir, "--work-dir")
+    if problem:
+        raise WorkflowUsage(problem)
     paths = workflow.RunPaths(args.work_dir.rstrip("/"), args.run_id or workflow.new_run_id())
+    resume = f"the same command with --run-id {paths.run_id} resumes it"
     try:
         blessing, pushed = run_workflow(workflow_options(args, trainer_args), paths)
     except StepFailed as error:
-        print(f"workflow: error: {error}: {paths.run_dir}", file=sys.stderr)
+        print(f"workflow: error: {error}; {resume}", file=sys.stderr)
         return error.status
+    except KeyboardInterrupt:
+        print(f"workflow: interrupted; {resume}", file=sys.stderr)
+        return 130
+    except RunRefused as error:
+        raise WorkflowUsage(str(error)) from None
     print(f"run {paths.run_id}: {blessing['reason']}; {f'pushed {pushed}' if pushed else 'nothing pushed'}")
     return 0
+
+
+class WorkflowUsage(Exception):
+    """A bad option value: one line, exit status 2."""
 
 
 def gate_config(args):
@@ -150,7 +188,12 @@ def compiled(args, trainer_args: list[str]) -> tuple:
     settings = pipeline.CloudSettings(project=args.project, region=args.region, image=args.image, root=args.root.rstrip("/"),
                                       preprocess_image=args.preprocess_image, template=args.template, workers=args.workers,
                                       gpus_per_worker=args.gpus_per_worker, machine_type=args.machine_type,
-                                      accelerator=args.accelerator)
+                                      accelerator=args.accelerator, endpoint=args.endpoint)
+    problem = pipeline.settings_problem(settings, args.input)
+    if problem:
+        raise WorkflowUsage(problem)
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     return settings, workflow_options(args, trainer_args)
 
 
@@ -188,7 +231,7 @@ def main(argv=None) -> int:
     parser = parser_for(action)
     if action in ("run", "compile", "submit"):
         args, trainer_args = parser.parse_known_args(rest)
-        trainer_args = checked_trainer_args(parser, trainer_args)
+        checked_step_options(parser, workflow_options(args, trainer_args))
     else:
         args, trainer_args = parser.parse_args(rest), []
     logs.configure(args.verbose)
@@ -198,7 +241,7 @@ def main(argv=None) -> int:
     handler = {"run": run, "compile": compile_pipeline, "submit": submit, "gate": gate, "push": push}[action]
     try:
         return handler(args, trainer_args)
-    except (GateError, DataError) as error:
+    except (GateError, DataError, WorkflowUsage) as error:
         print(f"workflow: error: {error}", file=sys.stderr)
         return 2
 

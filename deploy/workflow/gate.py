@@ -3,9 +3,9 @@ least as good as the one being served, measured on the same reviews.
 
 Both exports take raw text, so two models with different vocabularies (or
 cleaning) are compared on one set: the candidate's test split minus every
-review the serving model trained on (a pushed version keeps its train ids in
-assets.extra/), with texts from the workflow's raw input and labels from the
-candidate's TFRecords. The candidate is blessed when its AUC there is at
+review the serving model was fit or selected on (a pushed version keeps the
+(Id, Time) of its train and validation reviews in assets.extra/), with texts
+from the workflow's raw input and labels from the candidate's TFRecords. The candidate is blessed when its AUC there is at
 least the floor and no worse than the serving model's minus the tolerance;
 the first model needs the floor only.
 
@@ -21,10 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.exports import loaded_signature, served
+from pipelines.transform import REVIEW_ID, TIME
 from trainer import artifacts, data, evaluate, evaluation
 
 ASSETS = "assets.extra"
-TRAIN_IDS = os.path.join(ASSETS, "train_review_ids.txt")
+SEEN_REVIEWS = os.path.join(ASSETS, "seen_reviews.txt")  # "Id Time" of each train and validation review
 PUSHED = os.path.join(ASSETS, "push.json")
 INCOMING = ".incoming-"
 SCORING_BATCH = 256
@@ -56,9 +57,11 @@ class GateConfig:
 
 
 def versions(serving_dir: str) -> list[int]:
+    """The numeric folders TF Serving would load (ASCII digits only)."""
     if not tf.io.gfile.isdir(serving_dir):
         return []
-    return sorted(int(name.rstrip("/")) for name in tf.io.gfile.listdir(serving_dir) if name.rstrip("/").isdigit())
+    names = (name.rstrip("/") for name in tf.io.gfile.listdir(serving_dir))
+    return sorted(int(name) for name in names if name.isascii() and name.isdigit())
 
 
 def serving_version(serving_dir: str) -> str | None:
@@ -74,13 +77,18 @@ def candidate_export(job_dir: str) -> str:
     return os.path.join(job_dir, "export", str(found[-1]))
 
 
-def trained_ids(version_dir: str) -> set[int]:
-    path = os.path.join(version_dir, TRAIN_IDS)
+def review_keys(columns: dict) -> list[tuple[int, int]]:
+    """(Id, Time) per review: an Id alone may name another review in another file."""
+    return list(zip(columns[REVIEW_ID].tolist(), columns[TIME].tolist()))
+
+
+def seen_reviews(version_dir: str) -> set[tuple[int, int]]:
+    path = os.path.join(version_dir, SEEN_REVIEWS)
     if not tf.io.gfile.exists(path):
-        raise GateError(f"{version_dir} lacks {TRAIN_IDS}: it was not pushed by this workflow, so the reviews it "
-                        "trained on are unknown")
+        raise GateError(f"{version_dir} lacks {SEEN_REVIEWS}: it was not pushed by this workflow, so the reviews it "
+                        "was trained on are unknown")
     with tf.io.gfile.GFile(path) as handle:
-        return {int(line) for line in handle if line.strip()}
+        return {tuple(map(int, line.split())) for line in handle if line.strip()}
 
 
 def probabilities_of(export_dir: str, texts: list[str]) -> np.ndarray:
@@ -95,17 +103,19 @@ def blessing_of(config: GateConfig) -> dict:
     """Scores the candidate (and the serving model) and decides; the result is blessing.json."""
     export = candidate_export(config.job_dir)
     serving = serving_version(config.serving_dir)
-    ids, labels = data.ids_and_labels(data.data_spec(config.prep_dir), "test")
-    seen = trained_ids(serving) if serving else set()
-    shared = np.array([review_id not in seen for review_id in ids.tolist()], bool)
-    texts = evaluate.raw_texts(config.input, set(ids[shared].tolist()))
-    found = shared & np.array([review_id in texts for review_id in ids.tolist()], bool)
-    ids, labels = ids[found], labels[found]
+    test = data.split_features(data.data_spec(config.prep_dir), "test", (REVIEW_ID, TIME))
+    keys, labels = review_keys(test), test["label"]
+    seen = seen_reviews(serving) if serving else set()
+    shared = np.array([key not in seen for key in keys], bool)
+    texts, _ = evaluate.raw_texts(config.input, {key[0]: (int(label), key[1]) for key, label, keep in
+                                                 zip(keys, labels.tolist(), shared) if keep})
+    found = shared & np.array([key[0] in texts for key in keys], bool)
+    ids, labels = test[REVIEW_ID][found], labels[found]
     reviews = [texts[i] for i in ids.tolist()]
     result = {
         "candidate": export,
         "baseline": serving,
-        "reviews": {"candidate_test": int(len(shared)), "also_in_serving_train": int((~shared).sum()),
+        "reviews": {"candidate_test": int(len(shared)), "seen_by_served_model": int((~shared).sum()),
                     "texts_missing": int((shared & ~found).sum()), "compared": int(len(ids)),
                     "positive": int(labels.sum())},
         "tolerance": config.auc_tolerance,
@@ -127,6 +137,9 @@ def blessing_of(config: GateConfig) -> dict:
         why = (f"candidate AUC {candidate_auc:.4f} against the served version's {serving_auc:.4f} "
                f"(tolerance {config.auc_tolerance}) on {len(ids):,} reviews"
                + ("" if above_floor else f"; below the floor {config.auc_floor}"))
+    missing = result["reviews"]["texts_missing"]
+    if missing:
+        why += f" ({missing:,} test reviews not found in --input: is it the file the run was preprocessed from?)"
     return {**result, "blessed": bool(blessed), "metrics": metrics, "reason": f"{'blessed' if blessed else 'not blessed'}: {why}"}
 
 
@@ -141,6 +154,10 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
     blessing = artifacts.read_json(config.blessing_path)
     if not blessing or not blessing.get("blessed"):
         raise GateError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
+    served = serving_version(config.serving_dir)
+    if served != blessing["baseline"]:  # pushed already, or another run pushed since this gate ran
+        raise GateError(f"the gate compared against {blessing['baseline'] or 'no served model'}, but {served} is served "
+                        f"now: run the gate again before pushing")
     tf.io.gfile.makedirs(config.serving_dir)
     for leftover in tf.io.gfile.listdir(config.serving_dir):  # a push that died midway
         if leftover.startswith(INCOMING):
@@ -152,9 +169,10 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
         target = os.path.join(incoming, os.path.relpath(file, source))
         tf.io.gfile.makedirs(os.path.dirname(target))
         tf.io.gfile.copy(file, target, overwrite=True)
-    train_ids, _ = data.ids_and_labels(data.data_spec(config.prep_dir), "train")
-    with tf.io.gfile.GFile(os.path.join(incoming, TRAIN_IDS), "w") as handle:
-        handle.write("".join(f"{i}\n" for i in sorted(train_ids.tolist())))
+    spec = data.data_spec(config.prep_dir)
+    seen = sorted(key for split in ("train", "val") for key in review_keys(data.split_features(spec, split, (REVIEW_ID, TIME))))
+    with tf.io.gfile.GFile(os.path.join(incoming, SEEN_REVIEWS), "w") as handle:
+        handle.write("".join(f"{review_id} {time}\n" for review_id, time in seen))
     artifacts.write_json(os.path.join(incoming, PUSHED), {"run_id": run_id, "run_dir": config.run_dir, "export": source,
                                                           "blessing": blessing})
     final = os.path.join(config.serving_dir, version)

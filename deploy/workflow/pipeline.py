@@ -44,6 +44,7 @@ class CloudSettings:
     machine_type: str = "n1-standard-8"
     accelerator: str = "NVIDIA_TESLA_T4"
     serving_machine_type: str = "n1-standard-4"
+    endpoint: str | None = None  # an existing endpoint's resource name; None: a new endpoint per blessed run
 
     @property
     def registry(self) -> str:
@@ -56,6 +57,20 @@ class CloudSettings:
     @property
     def template_spec(self) -> str:
         return self.template or f"{self.root}/templates/review-preprocess.json"
+
+
+def settings_problem(settings: CloudSettings, raw_input: str) -> str | None:
+    """What would only fail once the pipeline runs on Vertex AI, said now."""
+    for flag, value in (("--root", settings.root), ("--input", raw_input), ("--template", settings.template_spec)):
+        if not value.startswith("gs://"):
+            return f"{flag} {value!r} must be a gs:// path: Vertex AI Pipelines cannot read this machine's files"
+    if settings.workers < 1 or settings.gpus_per_worker < 0:
+        return f"--workers must be at least 1 and --gpus-per-worker at least 0, got {settings.workers} and {settings.gpus_per_worker}"
+    if not settings.preprocess_image and ":" not in settings.image.rsplit("/", 1)[-1]:
+        return f"--image {settings.image!r} has no tag: give one (the preprocess image is named after it) or --preprocess-image"
+    if settings.endpoint and not settings.endpoint.startswith("projects/"):
+        return f"--endpoint {settings.endpoint!r} must be a resource name, projects/P/locations/R/endpoints/ID"
+    return None
 
 
 def step_component(step: Step, image: str, count: int):
@@ -119,7 +134,8 @@ def build_pipeline(settings: CloudSettings, options: WorkflowOptions):
             if step.name == "preprocess":
                 launched = DataflowFlexTemplateJobOp(
                     project=settings.project, location=settings.region, container_spec_gcs_path=settings.template_spec,
-                    job_name="review-preprocess", parameters=flex_template_parameters(arguments),
+                    job_name=f"review-preprocess-{dsl.PIPELINE_JOB_ID_PLACEHOLDER}",  # unique: runs may overlap
+                    parameters=flex_template_parameters(arguments),
                     sdk_container_image=settings.dataflow_image, temp_location=f"{settings.root}/tmp",
                     additional_experiments=["upload_graph"]).set_display_name("preprocess: launch Dataflow")
                 task = WaitGcpResourcesOp(gcp_resources=launched.outputs["gcp_resources"])
@@ -139,10 +155,18 @@ def build_pipeline(settings: CloudSettings, options: WorkflowOptions):
                                  metadata={"containerSpec": serving.container_spec(settings.registry)}).set_display_name("pushed version")
             uploaded = ModelUploadOp(project=settings.project, location=settings.region, display_name="review-sentiment",
                                      unmanaged_container_model=model.outputs["artifact"]).set_display_name("upload")
-            endpoint = EndpointCreateOp(project=settings.project, location=settings.region,
-                                        display_name="review-sentiment").set_display_name("endpoint")
-            ModelDeployOp(model=uploaded.outputs["model"], endpoint=endpoint.outputs["endpoint"],
+            if settings.endpoint:  # the one endpoint every blessed model replaces the last on
+                endpoint = dsl.importer(artifact_uri=f"https://{settings.region}-aiplatform.googleapis.com/v1/{settings.endpoint}",
+                                        artifact_class=artifact_types.VertexEndpoint,
+                                        metadata={"resourceName": settings.endpoint}).set_display_name("endpoint")
+                endpoint_artifact = endpoint.outputs["artifact"]
+            else:
+                endpoint = EndpointCreateOp(project=settings.project, location=settings.region,
+                                            display_name="review-sentiment").set_display_name("endpoint")
+                endpoint_artifact = endpoint.outputs["endpoint"]
+            ModelDeployOp(model=uploaded.outputs["model"], endpoint=endpoint_artifact,
                           deployed_model_display_name="review-sentiment",
+                          traffic_split={"0": 100},  # all traffic to the model deployed now
                           dedicated_resources_machine_type=settings.serving_machine_type,
                           dedicated_resources_min_replica_count=1,
                           dedicated_resources_max_replica_count=2).set_display_name("deploy")
