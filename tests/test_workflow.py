@@ -371,5 +371,13 @@ def test_the_serving_server_answers_health_and_predictions_like_the_export(train
             with pytest.raises(urllib.error.HTTPError) as bad:
                 urllib.request.urlopen(urllib.request.Request(f"{base}/predict", data=body), timeout=10)
             assert bad.value.code == 400 and message in json.loads(bad.value.read())["error"]
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=10)
+        connection.putrequest("POST", "/predict")
+        connection.putheader("Content-Length", "abc")
+        connection.endheaders()
+        reply = connection.getresponse()
+        assert reply.status == 400 and "is not a byte count" in json.loads(reply.read())["error"]
     finally:
         httpd.shutdown()
