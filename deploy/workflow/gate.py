@@ -20,6 +20,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from deploy.workflow.lineage import files_under
 from pipelines.exports import loaded_signature, served
 from pipelines.transform import REVIEW_ID, TIME
 from trainer import artifacts, data, evaluate, evaluation
@@ -165,7 +166,7 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
     version = str((versions(config.serving_dir) or [0])[-1] + 1)
     incoming = os.path.join(config.serving_dir, f"{INCOMING}{version}")
     source = blessing["candidate"]
-    for file in sorted(os.path.join(root, name) for root, _, names in tf.io.gfile.walk(source) for name in names):
+    for file in files_under(source):
         target = os.path.join(incoming, os.path.relpath(file, source))
         tf.io.gfile.makedirs(os.path.dirname(target))
         tf.io.gfile.copy(file, target, overwrite=True)
