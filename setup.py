@@ -17,14 +17,17 @@ RUNTIME = [
     # TF 2.21 no longer pulls tensorboard in; keras.callbacks.TensorBoard needs it.
     "tensorboard==2.21.0",
     "numpy>=1.26,<3",
+    # Preprocessing keeps reviews in Arrow batches (pa.concat_batches: pyarrow 19+) and hashes
+    # dedup keys with pandas' hash_array; both also come with tfx-bsl.
+    "pyarrow>=19,<26",
+    "pandas>=2.2,<4",
     "matplotlib>=3.8,<4",
     # Test metrics (F1 per class) and the reference TF-IDF baseline in benchmarks/.
     "scikit-learn==1.9.1",
 ]
 
 EXTRAS = {
-    # pandas: the notebook baseline in benchmarks/ and independent checks in tests/.
-    "test": ["pytest==9.2.0", "pytest-timeout==2.4.0", "pandas>=2.2,<4"],
+    "test": ["pytest==9.2.0", "pytest-timeout==2.4.0"],
     # Vertex AI client (apache-beam[gcp] 2.77 caps it below 2.0); the KFP v2 SDK and Google's
     # pipeline components for deploy.workflow (they install beside the pinned stack, moving no pin).
     "deploy": ["google-cloud-aiplatform>=1.60,<2", "kfp==2.17.3", "google-cloud-pipeline-components==2.22.0"],

@@ -6,6 +6,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -47,10 +48,67 @@ def resampled_csv(source: pathlib.Path, rows: int, seed: int = 0) -> pathlib.Pat
 
 
 def timed_command(command: list[str], env: dict | None = None) -> float:
+    return measured_command(command, env)["seconds"]
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/statm") as handle:
+                total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending += [int(child) for child in handle.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue  # it ended between two reads
+    return total
+
+
+def high_water_bytes(pid: int) -> int:
+    """The process's peak resident set so far (VmHWM: it starts anew at exec,
+    unlike getrusage's maxrss, which a child inherits from the parent it forked)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            line = next(line for line in handle if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, StopIteration):
+        return 0
+
+
+def measured_command(command: list[str], env: dict | None = None, every: float = 0.1) -> dict:
+    """Wall seconds, the process's own peak resident set (its VmHWM, read
+    every `every` seconds: it only grows) and the largest sum of resident
+    memory over it and its child processes, sampled as often."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    stderr = open(WORK / "last_command.stderr", "w+")
     started = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+                               stdout=subprocess.DEVNULL, stderr=stderr)
+    peak_tree = peak_own = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak_tree, peak_own
+        while not done.wait(every):
+            peak_tree = max(peak_tree, tree_rss_bytes(process.pid))
+            peak_own = max(peak_own, high_water_bytes(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    process.wait()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    stderr.seek(0)
+    said = stderr.read()
+    stderr.close()
+    if process.returncode:
+        tail = "\n".join(said.strip().splitlines()[-5:])
+        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}:\n{tail}")
+    return {"seconds": seconds, "max_rss_mb": peak_own / 2**20, "tree_rss_mb": peak_tree / 2**20}
 
 
 def machine() -> dict:

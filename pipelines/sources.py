@@ -23,17 +23,29 @@ CSV columns are found by the header's names (any order, extra columns
 ignored, a UTF-8 byte order mark tolerated); `header_problem` checks a file's
 header before a pipeline starts. Files are decompressed by their content (the
 gzip magic bytes), not their name, and CR-only line endings are read as line
-ends. There is no Reshuffle after reading: the dedup GroupByKey right after
-validation already spreads rows over workers.
+ends.
+
+Speed: a record that is one plain line (every field unquoted, or quoted with
+only doubled quotes inside, the header's number of fields, valid UTF-8, no
+NUL, no lone CR) is read the same by Python's csv module and by Arrow's CSV
+parser, so stretches of such lines are parsed by pyarrow.csv in C++ and stay
+columnar (`ReviewBatch.plain`). Every other line goes through the record state
+machine below, exactly as before (`ReviewBatch.odd`), and record numbers run
+through both in file order. `records_in_file` gives the same records one by one.
 """
 import csv
 import dataclasses
 import logging
+import re
 import time
 import zlib
 from typing import Iterator
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -144,11 +156,11 @@ def corruption(binary) -> tuple[StreamDamage, int, int] | None:
 
 def byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Lines with their line end kept. CR-only files (old Mac exports) are read
-    as if their CRs were newlines, judged from the first chunk."""
+    as if their CRs were newlines, judged from the first chunk with a line end."""
     pending, cr_only = b"", None
     for chunk in chunks:
-        if cr_only is None:
-            cr_only = b"\r" in chunk and b"\n" not in chunk
+        if cr_only is None and (b"\r" in chunk or b"\n" in chunk):  # judged by the first line end
+            cr_only = b"\n" not in chunk
         if cr_only:
             chunk = chunk.replace(b"\r", b"\n")
         pending += chunk
@@ -195,6 +207,84 @@ class Rereadable:
     def next_position(self) -> tuple[int, int]:
         """Where the line after the last one read starts."""
         return (1, 0) if self.last is None else (self.last[0] + 1, self.last[1] + len(self.last[2]))
+
+
+class ChunkLines(Rereadable):
+    """The lines of a stream a chunk at a time. Read one by one they are the
+    same (number, offset, bytes) lines as `Rereadable(numbered(byte_lines(...)))`;
+    `plain_run` instead hands over a whole stretch of lines that `plain_lines`
+    marks as plain records, as positions into the current chunk."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        super().__init__(iter(()))
+        self.chunks = chunks
+        self.pending = b""
+        self.cr_only = None
+        self.data = b""  # the current chunk's complete lines, line ends kept
+        self.starts = self.ends = np.zeros(0, np.int64)
+        self.index = 0  # the next line of data
+        self.number, self.offset = 1, 0  # line number and stream offset of data's first line
+        self.plain: np.ndarray | None = None
+        self.before_run: Line | None = None
+
+    def refilled(self) -> bool:
+        """The next chunk's complete lines (the rest waits for the chunk after
+        it), or the last line at the end of the stream; False at the end."""
+        self.number += len(self.starts)
+        self.offset += len(self.data)
+        while True:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                self.data, self.pending = self.pending, b""
+                ends = [len(self.data)] if self.data else []
+                break
+            if self.cr_only is None and (b"\r" in chunk or b"\n" in chunk):  # judged by the first line end
+                self.cr_only = b"\n" not in chunk
+            if self.cr_only:
+                chunk = chunk.replace(b"\r", b"\n")
+            buffer = self.pending + chunk
+            cut = buffer.rfind(b"\n") + 1
+            self.data, self.pending = buffer[:cut], buffer[cut:]
+            if cut:
+                ends = np.flatnonzero(np.frombuffer(self.data, np.uint8) == 10) + 1
+                break
+        self.ends = np.asarray(ends, np.int64)
+        self.starts = np.concatenate([[0], self.ends[:-1]]).astype(np.int64)
+        self.index, self.plain = 0, None
+        return bool(len(self.ends))
+
+    def __next__(self) -> Line:
+        if self.pushed:
+            self.last = self.pushed.pop()
+            return self.last
+        if self.index == len(self.ends) and not self.refilled():
+            raise StopIteration
+        i = self.index
+        self.index += 1
+        self.last = (self.number + i, self.offset + int(self.starts[i]), self.data[self.starts[i]:self.ends[i]])
+        return self.last
+
+    def plain_run(self, plain_lines) -> tuple[int, int] | None:
+        """(first, stop) indices into the current chunk of the plain lines that
+        come next, or None when the next line is not plain (or none is left).
+        `plain_lines(self)` marks the chunk's lines, once per chunk."""
+        if self.pushed or (self.index == len(self.ends) and not self.refilled()):
+            return None
+        if self.plain is None:
+            self.plain = plain_lines(self)
+        if not self.plain[self.index]:
+            return None
+        rest = np.flatnonzero(~self.plain[self.index:])
+        first, stop = self.index, self.index + (int(rest[0]) if len(rest) else len(self.ends) - self.index)
+        self.index, self.before_run = stop, self.last
+        self.last = (self.number + stop - 1, self.offset + int(self.starts[stop - 1]),
+                     self.data[self.starts[stop - 1]:self.ends[stop - 1]])
+        return first, stop
+
+    def unread_run(self, first: int, stop: int) -> None:
+        """Gives a run back, to be read line by line after all."""
+        self.plain[first:stop] = False
+        self.index, self.last = first, self.before_run
 
 
 @dataclasses.dataclass
@@ -248,6 +338,41 @@ def parsed_row(text: str) -> list[str] | None:
     return rows[0] if len(rows) == 1 else None
 
 
+# A field as both csv (excel dialect) and Arrow read it alike: unquoted with
+# no quote, or quoted with only doubled quotes inside; no NUL, CR or line end.
+PLAIN_FIELD = r'(?:[^",\r\n\x00]*|"(?:[^"\r\n\x00]|"")*")'
+POSITIONS = ("_number", "_line", "_byte", "_bytes")  # of each plain row: as RawRecord's number, line, byte, bytes
+
+
+def plain_line_pattern(width: int) -> str:
+    return rf"^{PLAIN_FIELD}(?:,{PLAIN_FIELD}){{{width - 1}}}\r?\n?$"
+
+
+def starts_with_bom(lines: ChunkLines) -> np.ndarray:
+    data = np.frombuffer(lines.data, np.uint8)
+    bom = np.zeros(len(lines.starts), bool)
+    room = lines.ends - lines.starts >= 3
+    for i, byte in enumerate(BOM.encode("utf-8")):
+        bom[room] = (bom[room] | (i == 0)) & (data[lines.starts[room] + i] == byte)
+    return bom
+
+
+def utf8_lines(lines: ChunkLines, candidates: np.ndarray) -> np.ndarray:
+    """Which candidate lines are valid UTF-8 (one check of the chunk when all are)."""
+    try:
+        lines.data.decode("utf-8")
+        return candidates
+    except UnicodeDecodeError:
+        pass
+    valid = candidates.copy()
+    for i in np.flatnonzero(candidates):
+        try:
+            lines.data[lines.starts[i]:lines.ends[i]].decode("utf-8")
+        except UnicodeDecodeError:
+            valid[i] = False
+    return valid
+
+
 class CsvReader:
     """Kaggle CSV → RawRecord, with positions and the damage listed above."""
 
@@ -256,6 +381,54 @@ class CsvReader:
         self.number = 0
         self.header: dict[str, int] | None = None
         self.width = len(COLUMN_NAMES)
+
+    def plain_lines(self, lines: ChunkLines) -> np.ndarray:
+        """Marks the chunk's plain lines; line 1 (a header or not) is always read
+        by the state machine."""
+        offsets = np.concatenate([[0], lines.ends]).astype(np.int64)
+        array = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(lines.ends),
+                                                 [None, pa.py_buffer(offsets), pa.py_buffer(lines.data)])
+        plain = pc.match_substring_regex(array, plain_line_pattern(self.width)).to_numpy(zero_copy_only=False)
+        plain &= (lines.ends - lines.starts) <= MAX_RECORD_BYTES
+        plain &= ~starts_with_bom(lines)  # Arrow drops a byte order mark that csv keeps
+        if lines.number == 1 and len(plain):
+            plain[0] = False
+        return utf8_lines(lines, plain)
+
+    def arrow_table(self, data: memoryview) -> pa.Table:
+        names = [f"c{i}" for i in range(self.width)]
+        return pa_csv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=pa_csv.ReadOptions(column_names=names),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(column_types={name: pa.large_string() for name in names},
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                  null_values=[]),
+        )
+
+    def plain_rows(self, lines: ChunkLines) -> Iterator[pa.RecordBatch]:
+        """Stretches of plain lines, parsed by Arrow: columns in
+        schemas.COLUMN_NAMES order (strings as read) plus their POSITIONS."""
+        while (run := lines.plain_run(self.plain_lines)) is not None:
+            first, stop = run
+            start, end = int(lines.starts[first]), int(lines.ends[stop - 1])
+            try:
+                table = self.arrow_table(memoryview(lines.data)[start:end])
+            except pa.ArrowInvalid:
+                table = None
+            if table is None or table.num_rows != stop - first:  # never seen (the pattern makes one record a
+                lines.unread_run(first, stop)                    # line), but then the state machine reads them
+                return
+            positions = {
+                "_number": np.arange(self.number + 1, self.number + 1 + table.num_rows, dtype=np.int64),
+                "_line": np.arange(lines.number + first, lines.number + stop, dtype=np.int64),
+                "_byte": lines.offset + lines.starts[first:stop],
+                "_bytes": lines.ends[first:stop] - lines.starts[first:stop],
+            }
+            self.number += table.num_rows
+            order = [self.header[name] for name in COLUMN_NAMES] if self.header else range(len(COLUMN_NAMES))
+            columns = [table.column(i).combine_chunks() for i in order] + [pa.array(positions[p]) for p in POSITIONS]
+            yield pa.RecordBatch.from_arrays(columns, names=[*COLUMN_NAMES, *POSITIONS])
 
     def record(self, span: Span, values: tuple, problem: str | None = None) -> RawRecord:
         self.number += 1
@@ -322,8 +495,8 @@ class CsvReader:
         return self.record(span, self.head_values(span), ("oversized_record: " + detail) if closed else
                            f"unterminated_quote: {detail}, to the end of the file")
 
-    def records(self, source_lines: Iterator[Line]) -> Iterator[RawRecord]:
-        lines = Rereadable(source_lines)
+    def records(self, source_lines: Iterator[Line]) -> Iterator[RawRecord | pa.RecordBatch]:
+        lines = source_lines if isinstance(source_lines, Rereadable) else Rereadable(source_lines)
         span = None
         try:
             while True:
@@ -344,6 +517,8 @@ class CsvReader:
                     else:
                         continue  # the quote may close on a later line
                     span = None
+                    if isinstance(lines, ChunkLines):
+                        yield from self.plain_rows(lines)
                 if span is None:
                     return
                 # The file ends inside a quoted field.
@@ -362,8 +537,9 @@ class CsvReader:
                               f"{damage.reason}: {damage.detail}; the record it cuts starts at line {cut.line:,}")
 
 
-def csv_records(source: str, chunks: Iterator[bytes]) -> Iterator[RawRecord]:
-    yield from CsvReader(source).records(numbered(byte_lines(chunks)))
+def csv_records(source: str, chunks: Iterator[bytes]) -> Iterator[RawRecord | pa.RecordBatch]:
+    """RawRecords, and RecordBatches of plain rows (see CsvReader.plain_rows)."""
+    yield from CsvReader(source).records(ChunkLines(chunks))
 
 
 # ---------------------------------------------------------------- SNAP
@@ -441,8 +617,41 @@ def is_snap(first_bytes: bytes) -> bool:
     return first_bytes.lstrip().startswith(b"product/productId:")
 
 
-def records_in_file(source: str, binary) -> Iterator[RawRecord]:
-    """Sniffs the format from the first (decompressed) bytes rather than trusting the file name."""
+@dataclasses.dataclass(frozen=True)
+class ReviewBatch:
+    """Consecutive records of one file: the plain rows as Arrow columns (see
+    CsvReader.plain_rows), every other record as a RawRecord. Between them they
+    hold each record number of their stretch once."""
+
+    source: str
+    plain: pa.RecordBatch | None = None
+    odd: tuple = ()
+
+    def __len__(self) -> int:
+        return (self.plain.num_rows if self.plain is not None else 0) + len(self.odd)
+
+    def plain_record(self, i: int) -> RawRecord:
+        row = {name: self.plain.column(name)[i].as_py() for name in (*COLUMN_NAMES, *POSITIONS)}
+        return RawRecord(self.source, row["_number"], tuple(row[name] for name in COLUMN_NAMES), None,
+                         row["_line"], row["_byte"], 1, row["_bytes"])
+
+    def records(self) -> list[RawRecord]:
+        """All of them as RawRecords, in file order."""
+        plain = [self.plain_record(i) for i in range(self.plain.num_rows)] if self.plain is not None else []
+        return sorted(plain + list(self.odd), key=lambda record: record.number)
+
+
+# Rows per ReviewBatch: big enough that per-element costs vanish, small enough
+# to be light (~4 MB of real reviews).
+BATCH_ROWS = 8192
+# Decompressed bytes handed to the reader at a time (Arrow parses a run of
+# plain lines of one chunk in one call).
+READ_CHUNK_BYTES = 4 << 20
+
+
+def items_in_file(source: str, binary) -> Iterator[RawRecord | pa.RecordBatch]:
+    """RawRecords and plain-row RecordBatches, in file order. Sniffs the format
+    from the first (decompressed) bytes rather than trusting the file name."""
     if binary.read(len(GZIP_MAGIC)) == GZIP_MAGIC:
         binary.seek(0)
         corrupt = corruption(binary)
@@ -452,7 +661,7 @@ def records_in_file(source: str, binary) -> Iterator[RawRecord]:
                             f"that is used, since a damaged stream decodes to false rows", line=1, lines=lines, bytes=size)
             return
     binary.seek(0)
-    chunks = decompressed_chunks(binary)
+    chunks = decompressed_chunks(binary, READ_CHUNK_BYTES)
     try:
         first = next(chunks)
     except StopIteration:
@@ -467,6 +676,28 @@ def records_in_file(source: str, binary) -> Iterator[RawRecord]:
 
     parse = snap_records if is_snap(first[:64]) else csv_records
     yield from parse(source, all_chunks())
+
+
+def batches_in_file(source: str, binary, batch_rows: int = BATCH_ROWS) -> Iterator[ReviewBatch]:
+    plain, odd, rows = [], [], 0
+    for item in items_in_file(source, binary):
+        if isinstance(item, RawRecord):
+            odd.append(item)
+            rows += 1
+        else:
+            plain.append(item)
+            rows += item.num_rows
+        if rows >= batch_rows:
+            yield ReviewBatch(source, pa.concat_batches(plain) if plain else None, tuple(odd))
+            plain, odd, rows = [], [], 0
+    if rows:
+        yield ReviewBatch(source, pa.concat_batches(plain) if plain else None, tuple(odd))
+
+
+def records_in_file(source: str, binary) -> Iterator[RawRecord]:
+    """Every record of the file, one by one, in file order."""
+    for batch in batches_in_file(source, binary):
+        yield from batch.records()
 
 
 def header_problem(path: str) -> str | None:
@@ -493,7 +724,8 @@ def header_problem(path: str) -> str | None:
 
 
 class ParseFileFn(beam.DoFn):
-    """Logs its progress every PROGRESS_EVERY records: a full file takes a minute."""
+    """File → ReviewBatches. Logs its progress every PROGRESS_EVERY records: a
+    full file takes a while."""
 
     PROGRESS_EVERY = 100_000
 
@@ -504,19 +736,20 @@ class ParseFileFn(beam.DoFn):
     def process(self, readable_file: fileio.ReadableFile):
         self.files.inc()
         path = readable_file.metadata.path
-        started = time.monotonic()
+        started, read = time.monotonic(), 0
         # Raw bytes: decompressed here, so that a damaged gzip is seen, not cut short silently.
         with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as binary:
-            for record in records_in_file(path, binary):
-                self.records.inc()
-                if record.number % self.PROGRESS_EVERY == 0:
-                    LOG.info("%s: %s records read (%s rows/s)", path, f"{record.number:,}",
-                             f"{record.number / max(time.monotonic() - started, 1e-9):,.0f}")
-                yield record
+            for batch in batches_in_file(path, binary):
+                self.records.inc(len(batch))
+                if (read + len(batch)) // self.PROGRESS_EVERY > read // self.PROGRESS_EVERY:
+                    LOG.info("%s: %s records read (%s rows/s)", path, f"{read + len(batch):,}",
+                             f"{(read + len(batch)) / max(time.monotonic() - started, 1e-9):,.0f}")
+                read += len(batch)
+                yield batch
 
 
-class ReadReviews(beam.PTransform):
-    """Local paths, globs or gs:// patterns (comma separated) → RawRecord."""
+class ReadReviewBatches(beam.PTransform):
+    """Local paths, globs or gs:// patterns (comma separated) → ReviewBatch."""
 
     def __init__(self, pattern: str):
         super().__init__()
@@ -530,3 +763,14 @@ class ReadReviews(beam.PTransform):
             | "OpenFiles" >> fileio.ReadMatches()
             | "ParseFiles" >> beam.ParDo(ParseFileFn())
         )
+
+
+class ReadReviews(beam.PTransform):
+    """The same records one by one (RawRecord), for per-review stages."""
+
+    def __init__(self, pattern: str):
+        super().__init__()
+        self.pattern = pattern
+
+    def expand(self, pbegin):
+        return pbegin | "ReadBatches" >> ReadReviewBatches(self.pattern) | "Records" >> beam.FlatMap(ReviewBatch.records)

@@ -5,14 +5,20 @@ the first floor((1-test)·n) are train+val, and of those the first
 floor((1-val)·m) are train. A global sort of whole rows does not scale, so only
 the (Time, Id) keys are gathered and turned into two boundary keys, which every
 row is then compared against. `--split hash` assigns by a stable hash of
-ProductId instead, so that all reviews of a product land in one split.
+ProductId instead, so that all reviews of a product land in one split. Reviews
+travel as column batches (validate.ReviewColumns); the per-review functions
+below are the rule, the column-wise ones apply it to a batch.
 """
 import dataclasses
 import hashlib
 import math
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 from apache_beam.metrics import Metrics
+
+from pipelines.validate import ReviewColumns
 
 SPLITS = ("train", "val", "test")
 _BEYOND_ALL = (math.inf, math.inf)
@@ -29,30 +35,40 @@ class SplitFractions:
                 raise ValueError(f"--{name}-fraction must be in [0, 1), got {value}")
 
 
-def sort_key(review: dict) -> tuple:
-    return (review["Time"], review["Id"])
-
-
 def leading_count(n: int, fraction: float) -> int:
     # The epsilon keeps 5 * 0.8 at 4 despite binary floating point.
     return math.floor(n * fraction + 1e-9)
 
 
 def time_boundaries(keys: list, fractions: SplitFractions) -> tuple:
-    """(first val key, first test key) of the sorted keys."""
-    keys = sorted(keys)
-    train_val = leading_count(len(keys), 1.0 - fractions.test)
+    """(first val key, first test key) of the sorted (Time, Id) keys."""
+    times, ids = (np.array([key[i] for key in keys], np.int64) for i in (0, 1))
+    return time_boundaries_of(times, ids, fractions)
+
+
+def time_boundaries_of(times: np.ndarray, ids: np.ndarray, fractions: SplitFractions) -> tuple:
+    order = np.lexsort((ids, times))
+    train_val = leading_count(len(order), 1.0 - fractions.test)
     train = leading_count(train_val, 1.0 - fractions.val)
-    first = lambda index: keys[index] if index < len(keys) else _BEYOND_ALL  # noqa: E731
+    first = lambda index: (int(times[order[index]]), int(ids[order[index]])) if index < len(order) else _BEYOND_ALL  # noqa: E731
     return first(train), first(train_val)
 
 
 def split_by_boundaries(review: dict, boundaries: tuple) -> str:
-    key = sort_key(review)
+    return SPLITS[int(boundary_splits(np.array([review["Time"]]), np.array([review["Id"]]), boundaries)[0])]
+
+
+def before(times: np.ndarray, ids: np.ndarray, key: tuple) -> np.ndarray:
+    """Which (Time, Id) keys sort before `key`."""
+    if key == _BEYOND_ALL:
+        return np.ones(len(times), bool)
+    return (times < key[0]) | ((times == key[0]) & (ids < key[1]))
+
+
+def boundary_splits(times: np.ndarray, ids: np.ndarray, boundaries: tuple) -> np.ndarray:
+    """Split index (into SPLITS) of each key."""
     first_val, first_test = boundaries
-    if key < first_val:
-        return "train"
-    return "val" if key < first_test else "test"
+    return np.where(before(times, ids, first_val), 0, np.where(before(times, ids, first_test), 1, 2))
 
 
 def split_by_hash(review: dict, fractions: SplitFractions) -> str:
@@ -63,38 +79,81 @@ def split_by_hash(review: dict, fractions: SplitFractions) -> str:
     return "val" if unit < 1.0 - fractions.test else "test"
 
 
-class SplitFn(beam.DoFn):
-    """Sends each review to the output of its split, counting them."""
+def hash_splits(products: pa.Array, fractions: SplitFractions) -> np.ndarray:
+    """Split index of each review, one hash per distinct product."""
+    encoded = products.dictionary_encode()
+    per_product = np.array([SPLITS.index(split_by_hash({"ProductId": p}, fractions))
+                            for p in encoded.dictionary.to_pylist()], np.int64)
+    return per_product[encoded.indices.to_numpy()] if len(per_product) else np.zeros(0, np.int64)
 
-    def __init__(self, assign):
-        self.assign = assign
+
+def sort_keys(reviews: ReviewColumns) -> tuple[np.ndarray, np.ndarray]:
+    return reviews.columns.column("Time").to_numpy(), reviews.columns.column("Id").to_numpy()
+
+
+class ConcatKeysFn(beam.CombineFn):
+    """All (Time, Id) keys as two arrays: 16 bytes a review."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, keys):
+        accumulator.append(keys)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return [keys for accumulator in accumulators for keys in accumulator]
+
+    def extract_output(self, accumulator):
+        if not accumulator:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return tuple(np.concatenate([keys[i] for keys in accumulator]) for i in (0, 1))
+
+
+class SplitFn(beam.DoFn):
+    """Sends each batch's reviews to the output of their split, counting them."""
+
+    def __init__(self, method: str, fractions: SplitFractions):
+        self.method = method
+        self.fractions = fractions
         self.counters = {split: Metrics.counter("split", split) for split in SPLITS}
 
-    def process(self, review: dict, how):
-        split = self.assign(review, how)
-        self.counters[split].inc()
-        yield beam.pvalue.TaggedOutput(split, review)
+    def process(self, reviews: ReviewColumns, boundaries=None):
+        if self.method == "hash":
+            index = hash_splits(reviews.columns.column("ProductId"), self.fractions)
+        else:
+            index = boundary_splits(*sort_keys(reviews), boundaries)
+        for i, split in enumerate(SPLITS):
+            mask = index == i
+            if mask.any():
+                self.counters[split].inc(int(mask.sum()))
+                yield beam.pvalue.TaggedOutput(split, ReviewColumns(reviews.source, reviews.columns.filter(pa.array(mask))))
 
 
 class AssignSplit(beam.PTransform):
-    """Labelled reviews → one output per split: outputs.train, .val, .test."""
+    """Labelled ReviewColumns → one output per split: outputs.train, .val, .test.
 
-    def __init__(self, method: str, fractions: SplitFractions):
+    `sort_keys`, (Time, Id) key arrays of exactly these reviews (as the rules
+    give them), spares the time split a pass over the reviews to find them."""
+
+    def __init__(self, method: str, fractions: SplitFractions, sort_keys=None):
         super().__init__()
         if method not in ("time", "hash"):
             raise ValueError(f"unknown split method {method!r}")
         self.method = method
         self.fractions = fractions
+        self.sort_keys = sort_keys
 
     def expand(self, reviews):
+        split = SplitFn(self.method, self.fractions)
         if self.method == "hash":
-            split = beam.ParDo(SplitFn(split_by_hash), self.fractions)
+            assigned = beam.ParDo(split)
         else:
+            keys = self.sort_keys if self.sort_keys is not None else reviews | "SortKeys" >> beam.Map(sort_keys)
             boundaries = (
-                reviews
-                | "SortKeys" >> beam.Map(sort_key)
-                | "AllKeys" >> beam.combiners.ToList()
-                | "Boundaries" >> beam.Map(time_boundaries, self.fractions)
+                keys
+                | "AllKeys" >> beam.CombineGlobally(ConcatKeysFn())
+                | "Boundaries" >> beam.Map(lambda keys, fractions: time_boundaries_of(*keys, fractions), self.fractions)
             )
-            split = beam.ParDo(SplitFn(split_by_boundaries), beam.pvalue.AsSingleton(boundaries))
-        return reviews | f"{self.method.capitalize()}Split" >> split.with_outputs(*SPLITS)
+            assigned = beam.ParDo(split, beam.pvalue.AsSingleton(boundaries))
+        return reviews | f"{self.method.capitalize()}Split" >> assigned.with_outputs(*SPLITS)

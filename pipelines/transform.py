@@ -7,6 +7,7 @@ so an Embedding(V, 32) has exactly V·32 weights, as in the notebook.
 """
 import functools
 
+import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -45,21 +46,19 @@ def raw_tensor_adapter_config() -> tfxio.TensorAdapterConfig:
 
 def one_per_row(values: pa.Array) -> pa.LargeListArray:
     """A list column holding one value per row (tf.Transform's scalar feature
-    layout): the flat values cut at 0, 1, 2, ..."""
-    return pa.LargeListArray.from_arrays(pa.array(range(len(values) + 1), type=pa.int64()), values)
+    layout): the flat values cut at 0, 1, 2, ... The values are copied when
+    they are a slice: a list array over a slice would carry (and pickle, between
+    Beam stages) the whole buffer it was cut from."""
+    if values.get_total_buffer_size() > values.nbytes:
+        values = pa.concat_arrays([values])
+    return pa.LargeListArray.from_arrays(pa.array(np.arange(len(values) + 1, dtype=np.int64)), values)
 
 
-def raw_record_batch(rows: list[tuple[str, int, int, int]]) -> pa.RecordBatch:
-    """(text, label, review_id, time) rows → one RecordBatch of the raw features."""
-    texts, labels, ids, times = zip(*rows)
-    columns = {
-        TEXT: pa.array(texts, type=pa.large_binary()),
-        LABEL: pa.array(labels, type=pa.int64()),
-        REVIEW_ID: pa.array(ids, type=pa.int64()),
-        TIME: pa.array(times, type=pa.int64()),
-    }
-    return pa.RecordBatch.from_arrays([one_per_row(columns[field.name]) for field in RAW_ARROW_SCHEMA],
-                                      schema=RAW_ARROW_SCHEMA)
+def raw_record_batch(text: pa.Array, label: pa.Array, review_id: pa.Array, time: pa.Array) -> pa.RecordBatch:
+    """Columns of the raw features → one RecordBatch in tf.Transform's layout."""
+    columns = {TEXT: text.cast(pa.large_binary()), LABEL: label, REVIEW_ID: review_id, TIME: time}
+    return pa.RecordBatch.from_arrays([one_per_row(columns[field.name].cast(field.type.value_type))
+                                       for field in RAW_ARROW_SCHEMA], schema=RAW_ARROW_SCHEMA)
 
 
 # NLTK's English stopwords (the notebook's list) reduced to letters only, since
@@ -114,11 +113,15 @@ def _cleaned_slice(text: tf.Tensor, keep_stopwords: bool) -> tf.RaggedTensor:
 
 def front_padded(ids: tf.RaggedTensor, max_length: int) -> tf.Tensor:
     """Keeps the last `max_length` ids and pads in front with 0, like Keras
-    pad_sequences(padding='pre', truncating='pre')."""
-    tail = ids[:, -max_length:]
-    pad_lengths = max_length - tail.row_lengths()
-    pad = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(pad_lengths)], tf.int64), pad_lengths)
-    return tf.concat([pad, tail], axis=1).to_tensor(shape=[None, max_length])
+    pad_sequences(padding='pre', truncating='pre'). Each kept id is scattered
+    straight to its place (row, max_length - 1 - its distance from the row's
+    end): a third cheaper than building ragged padding and concatenating it."""
+    rows = ids.value_rowids()
+    from_end = tf.gather(ids.row_splits, rows + 1) - 1 - tf.range(tf.size(ids.flat_values, out_type=tf.int64))
+    kept = from_end < max_length
+    places = tf.stack([tf.boolean_mask(rows, kept), max_length - 1 - tf.boolean_mask(from_end, kept)], axis=1)
+    padded = tf.scatter_nd(places, tf.boolean_mask(ids.flat_values, kept), tf.stack([ids.nrows(), max_length]))
+    return tf.ensure_shape(padded, [None, max_length])
 
 
 def preprocessing_fn(inputs: dict, vocab_size: int, max_length: int, keep_stopwords: bool = False) -> dict:

@@ -3,14 +3,24 @@
 A bad row never stops a run: it leaves on the `rejected` output as a JSON-able
 dict saying where it came from, what was read and why it was refused. Every
 rejection reason is also a Beam counter.
+
+`validated_review` is the rule, one record at a time. `ValidateReviewBatches`
+applies it to ReviewBatches column-wise: a vectorised test passes the plain
+rows whose every value the rule surely accepts (digits only, a visible ASCII
+character in every required text), and every other row, plain or odd, goes
+through `validated_review` itself, so the rule has one definition.
 """
+import dataclasses
 import json
 import re
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from pipelines.sources import RawRecord
+from pipelines.sources import RawRecord, ReviewBatch
 from schemas import COLUMN_NAMES, REVIEW_COLUMNS, Column
 
 REJECTED = "rejected"
@@ -107,3 +117,89 @@ class ValidateReviews(beam.PTransform):
 
     def expand(self, records):
         return records | "Validate" >> beam.ParDo(ValidateFn()).with_outputs(REJECTED, main="valid")
+
+
+# ---------------------------------------------------------------- column-wise
+
+NUMBER = "_number"  # the record number within its source: a row's identity with the source
+TYPED_SCHEMA = pa.schema([pa.field(c.name, pa.int64() if c.type == "int" else pa.large_string()) for c in REVIEW_COLUMNS]
+                         + [pa.field(NUMBER, pa.int64())])
+# At most 18 digits: surely an int64. Signs, spaces, "1_000" or other digits are
+# left to int() in validated_review.
+PLAIN_INT = r"^[0-9]{1,18}$"
+# A visible ASCII character: surely not blank to str.strip().
+VISIBLE = r"[!-~]"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewColumns:
+    """Valid reviews of one source: TYPED_SCHEMA columns."""
+
+    source: str
+    columns: pa.RecordBatch
+
+    def __len__(self) -> int:
+        return self.columns.num_rows
+
+
+def surely_valid(plain: pa.RecordBatch) -> tuple[np.ndarray, dict]:
+    """(rows the rule surely accepts, their int columns typed: zero elsewhere)."""
+    ok = np.ones(plain.num_rows, bool)
+    ints = {}
+    for column in INT_COLUMNS:
+        values = plain.column(column.name)
+        digits = pc.match_substring_regex(values, PLAIN_INT).to_numpy(zero_copy_only=False)
+        typed = pc.cast(pc.if_else(pa.array(digits), values, "0"), pa.int64()).to_numpy()
+        ok &= digits
+        if column.min is not None:
+            ok &= typed >= column.min
+        if column.max is not None:
+            ok &= typed <= column.max
+        ints[column.name] = typed
+    for column in STR_COLUMNS:
+        if not column.nullable:
+            ok &= pc.match_substring_regex(plain.column(column.name), VISIBLE).to_numpy(zero_copy_only=False)
+    return ok, ints
+
+
+def typed_rows(reviews: list[dict]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(reviews, schema=TYPED_SCHEMA)
+
+
+def validated_batch(batch: ReviewBatch) -> tuple[ReviewColumns, list[tuple[RawRecord, Rejection]]]:
+    """The batch's valid reviews, typed, and its rejected records with why."""
+    parts, others = [], list(batch.odd)
+    if batch.plain is not None and batch.plain.num_rows:
+        ok, ints = surely_valid(batch.plain)
+        keep = pa.array(ok)
+        columns = [pa.array(ints[c.name][ok]) if c.type == "int" else batch.plain.column(c.name).filter(keep)
+                   for c in REVIEW_COLUMNS] + [batch.plain.column(NUMBER).filter(keep)]
+        parts.append(pa.RecordBatch.from_arrays(columns, schema=TYPED_SCHEMA))
+        others += [batch.plain_record(int(i)) for i in np.flatnonzero(~ok)]
+    valid, rejected = [], []
+    for record in others:
+        try:
+            valid.append({**validated_review(record), NUMBER: record.number})
+        except Rejection as rejection:
+            rejected.append((record, rejection))
+    if valid:
+        parts.append(typed_rows(valid))
+    columns = pa.concat_batches(parts) if parts else typed_rows([])
+    return ReviewColumns(batch.source, columns), rejected
+
+
+class ValidateBatchFn(beam.DoFn):
+    def process(self, batch: ReviewBatch):
+        valid, rejected = validated_batch(batch)
+        for record, rejection in rejected:
+            Metrics.counter("validate", f"rejected_{rejection.reason}").inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, (rejection.reason, rejection_line(record, rejection)))
+        if len(valid):
+            yield valid
+
+
+class ValidateReviewBatches(beam.PTransform):
+    """ReviewBatch → ReviewColumns (main) and (reason, json line) (rejected)."""
+
+    def expand(self, batches):
+        return batches | "Validate" >> beam.ParDo(ValidateBatchFn()).with_outputs(REJECTED, main="valid")

@@ -8,13 +8,16 @@ import os
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import preprocess
+from pipelines import preprocess, rules
+from pipelines.validate import ReviewColumns
 from tests.conftest import (FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
                             FIXTURE_ROWS, FIXTURE_UNHELPFUL, run_module)
 
@@ -137,8 +140,10 @@ def test_a_row_lost_between_stages_unbalances_the_ledger_and_fails_the_run(tmp_p
     """The ledger must be able to say no: a rules stage that loses one row silently."""
     class LosingRules(preprocess.ApplyNotebookRules):
         def expand(self, reviews):
-            kept, dropped = super().expand(reviews)
-            return kept | "LoseId12" >> beam.Filter(lambda review: review["Id"] != 12), dropped
+            kept, dropped, sort_keys = super().expand(reviews)
+            lose = lambda b: rules.filtered(b, pc.not_equal(b.columns.column("Id"), 12).to_numpy(zero_copy_only=False),  # noqa: E731
+                                            b.columns.schema.names)
+            return kept | "LoseId12" >> beam.Map(lose), dropped, sort_keys
 
     monkeypatch.setattr(preprocess, "ApplyNotebookRules", LosingRules)
     assert preprocessed(FIXTURE_CSV, tmp_path / "out") == 1
@@ -157,18 +162,21 @@ def test_a_header_without_a_required_column_is_a_one_line_error(tmp_path):
 
 def test_raw_feature_batches_are_full_size_and_carry_their_split():
     reviews = [{"Text": f"review {i} café", "label": i % 2, "Id": i, "Time": 1_300_000_000 + i} for i in range(2500)]
+    # Kept reviews arrive in column batches of any size; tf.Transform gets full batches of 1000.
+    parts = [ReviewColumns("a.csv", pa.RecordBatch.from_pylist(reviews[a:b])) for a, b in ((0, 700), (700, 1900), (1900, 2500))]
 
     def summary(batch):
         column = lambda name: batch.column(batch.schema.get_field_index(name)).flatten().to_pylist()  # noqa: E731
         return (batch.num_rows, set(column(preprocess.SPLIT_COLUMN)), column("review_id")[0],
-                column("text")[-1].decode(), column("label")[:2], column("time")[0] - column("review_id")[0])
+                column("text")[-1].decode(), column("label")[:2], column("time")[0] - column("review_id")[0],
+                batch.get_total_buffer_size() < 2 * batch.nbytes)  # not a view of a bigger buffer
 
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        batches = (pipeline | beam.Create(reviews, reshuffle=False)
+        batches = (pipeline | beam.Create(parts, reshuffle=False)
                    | beam.ParDo(preprocess.RawFeatureBatchesFn(1000, "val")) | beam.Map(summary))
-        assert_that(batches, equal_to([(1000, {1}, 0, "review 999 café", [0, 1], 1_300_000_000),
-                                       (1000, {1}, 1000, "review 1999 café", [0, 1], 1_300_000_000),
-                                       (500, {1}, 2000, "review 2499 café", [0, 1], 1_300_000_000)]))
+        assert_that(batches, equal_to([(1000, {1}, 0, "review 999 café", [0, 1], 1_300_000_000, True),
+                                       (1000, {1}, 1000, "review 1999 café", [0, 1], 1_300_000_000, True),
+                                       (500, {1}, 2000, "review 2499 café", [0, 1], 1_300_000_000, True)]))
 
 
 def test_missing_input_is_a_one_line_error(tmp_path):

@@ -1,10 +1,13 @@
+import gzip
+import struct
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.sink import SUFFIX, WriteExampleShards
+from pipelines.sink import SUFFIX, WriteExampleShards, masked_crc32c
 from pipelines.runtime import LOCAL_RUNNER
 
 SPEC = {"tokens": tf.io.FixedLenFeature([3], tf.int64), "review_id": tf.io.FixedLenFeature([], tf.int64)}
@@ -42,3 +45,25 @@ def test_a_single_small_batch_still_reaches_every_shard_it_can(tmp_path):
         _ = pipeline | beam.Create([transformed_batch(0, 5)]) | WriteExampleShards(str(tmp_path), "test", num_shards=8)
     sizes = sorted(len(written_examples([str(f)])) for f in (tmp_path / "test").glob("*" + SUFFIX))
     assert sizes == [0, 0, 0, 1, 1, 1, 1, 1]
+
+
+def test_shards_are_gzip_files_of_several_members_that_every_reader_reads(tmp_path):
+    # Each slice is its own gzip member; Python's gzip reads the members as one
+    # stream, and the records' framing checks out across member boundaries.
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
+        _ = pipeline | beam.Create([transformed_batch(0, 30), transformed_batch(30, 3)]) | WriteExampleShards(str(tmp_path), "val", num_shards=4)
+    total = 0
+    for path in sorted((tmp_path / "val").glob("*" + SUFFIX)):
+        data = gzip.decompress(path.read_bytes())  # raises on a broken member
+        while data:
+            (length,) = struct.unpack("<Q", data[:8])
+            assert data[8:12] == masked_crc32c(data[:8]) and data[12 + length:16 + length] == masked_crc32c(data[12:12 + length])
+            data, total = data[16 + length:], total + 1
+    assert total == 33 == len(written_examples([str(f) for f in (tmp_path / "val").glob("*" + SUFFIX)]))
+
+
+def test_a_shard_with_no_examples_is_an_empty_gzip_file(tmp_path):
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
+        _ = pipeline | beam.Create([transformed_batch(0, 1)]) | WriteExampleShards(str(tmp_path), "test", num_shards=3)
+    files = sorted((tmp_path / "test").glob("*" + SUFFIX))
+    assert sorted(len(gzip.decompress(f.read_bytes())) > 0 for f in files) == [False, False, True]

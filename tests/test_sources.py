@@ -1,6 +1,7 @@
 import csv
 import gzip
 import io
+import random
 import zlib
 
 import apache_beam as beam
@@ -8,6 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines import sources
 from pipelines.sources import ReadReviews, header_problem, records_in_file
 from tests.conftest import FIXTURE_CSV, FIXTURE_ROWS
 
@@ -195,3 +197,106 @@ def test_header_problem_reads_cr_only_files_and_names_an_empty_one(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert header_problem(str(empty)) == f"{empty} is empty"
+
+
+# ---------------------------------------------------------------- the columnar fast path
+
+def state_machine_records(name: str, data: bytes, chunk: int | None = None) -> list:
+    """The reader with no fast path: every line through the record state machine
+    (given the same chunks, since CR-only files are judged by their first chunk)."""
+    chunk = chunk or sources.READ_CHUNK_BYTES
+    chunks = iter([data[i:i + chunk] for i in range(0, len(data), chunk)])
+    return list(sources.CsvReader(name).records(sources.Rereadable(sources.numbered(sources.byte_lines(chunks)))))
+
+
+def tricky_csv() -> bytes:
+    """Plain lines and every kind of line the fast path must leave to the state
+    machine, mixed: quoted newlines, lone CRs, a quote inside an unquoted field,
+    a quote after a closing quote, NUL, bad UTF-8, blank lines, a short row, a
+    stray quote that runs away, and a doubled quote inside a quoted field."""
+    lines = [HEADER] + [row(i) for i in range(1, 121)]
+    lines[5] = row(5, 'Line one,\nline two')
+    lines[9] = row(9).replace("Summary 9", "Sum\rmary 9")
+    lines[14] = row(14).replace("Summary 14", 'Sum"mary 14')
+    lines[20] = row(20).replace('"Review number 20, fine."', '"Review "number" 20"')
+    lines[23] = row(23).replace("Summary 23", "Sum\x00mary")
+    lines[30] = row(30).replace("Summary 30", "caf\udcc3")
+    lines[33] = ""
+    lines[40] = "41,B0041,U41,short"
+    lines[50] = row(50).replace('"Review number 50, fine."', '"He said ""wow"", twice"')
+    lines[60] = row(60).replace('"Review number 60, fine."', '"Review number 60, fine.')  # the stray quote
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("chunk", [sources.READ_CHUNK_BYTES, 64, 1000])
+def test_the_fast_path_reads_exactly_what_the_state_machine_reads(monkeypatch, chunk):
+    monkeypatch.setattr(sources, "READ_CHUNK_BYTES", chunk)  # small chunks: lines cut at every boundary
+    for name, data in [("tricky.csv", tricky_csv()), ("fixture.csv", FIXTURE_CSV.read_bytes()),
+                       ("crlf.csv", tricky_csv().replace(b"\n", b"\r\n")), ("cr.csv", tricky_csv().replace(b"\n", b"\r")),
+                       ("no_newline_at_end.csv", tricky_csv().rstrip(b"\n"))]:
+        assert read(data, name) == state_machine_records(name, data, chunk), name
+
+
+def test_plain_lines_stay_columnar_and_the_rest_are_odd_records():
+    batches = list(sources.batches_in_file("tricky.csv", io.BytesIO(tricky_csv())))
+    plain = [n for b in batches if b.plain is not None for n in b.plain.column("_number").to_pylist()]
+    odd = [record.number for b in batches for record in b.odd]
+    records = read(tricky_csv(), "tricky.csv")
+    assert sorted(plain + odd) == list(range(1, len(records) + 1))  # every record number once, across both kinds
+    assert {5, 9} <= set(odd) and len(plain) > 60  # the quoted newline and the lone CR are the state machine's
+    assert [r.number for r in records if r.problem is None and r.lines > 1] == [5]
+
+
+def test_the_real_sample_is_read_columnar_and_alike(shared_sample):
+    data = shared_sample.read_bytes()
+    batches = list(sources.batches_in_file(shared_sample.name, io.BytesIO(data)))
+    assert sum(len(b) for b in batches) == 5000 and sum(len(b.odd) for b in batches) < 50
+    assert [r for b in batches for r in b.records()] == state_machine_records(shared_sample.name, data)
+
+
+NASTY = [b'%d,P,U,N,1,2,5,100,S,"unclosed', b'%d,P,U,N,1,2,5,100,"S,T', b'%d,P,U,N,1,2,5,100,S,"multi\nline\nfield"',
+         b'%d,P,U,N,1,2,5,100,S,"a"b', b'%d,P,U,N,1,2,5,100,S,T"', b'%d,P,U,N,1,2,5,100,S,T,extra', b'%d,P,U,N,1,2,5,100,S',
+         b'%d,P,U,N,1,2,5,100,S,\xff', b'%d,P,U,N,1,2,5,100,S,a\x00b', b'', b'  ', b'%d,P,U,N,1,2,5,100,S,"ends ""',
+         b'%d,"P\r\nQ",U,N,1,2,5,100,S,T', b'"%d,P,U,N,1,2,5,100,S,T', b'\xef\xbb\xbf%d,P,U,N,1,2,5,100,S,T',
+         b'%d,P,U,N,1,2,5,100,S,"' + b'\n' * 3 + b'"', b'%d,P,U,N,1,2,+5, 100 ,S,\t']
+
+
+def fuzzed_csv(seed: int) -> bytes:
+    """Plain rows in runs of 0 to 70 (past MAX_RECORD_LINES: a stray quote then runs away) between nasty lines."""
+    r = random.Random(seed)
+    eol = r.choice([b"\n", b"\n", b"\r\n"])
+    parts = [HEADER.encode() if r.random() < 0.8 else b"Text,Id,ProductId,UserId,ProfileName,HelpfulnessNumerator,"
+             b"HelpfulnessDenominator,Score,Time,Summary,Extra"]
+    for _ in range(r.randint(1, 6)):
+        for _ in range(r.choice([0, 1, 3, 20, 55, 70])):
+            i = len(parts)
+            parts.append(b'%d,P%d,U%d,"N, ""x""",%d,%d,%d,%d,S,"t %d"' % (
+                i, r.randint(1, 3), r.randint(1, 3), r.randint(0, 3), r.randint(0, 3), r.randint(1, 5), r.randint(1, 9), i))
+        for _ in range(r.randint(1, 3)):
+            line = r.choice(NASTY)
+            parts.append(line % len(parts) if b"%d" in line else line)
+    return eol.join(parts) + (eol if r.random() < 0.6 else b"")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fuzzed_files_read_alike_both_ways(monkeypatch, seed):
+    data = fuzzed_csv(seed)
+    for chunk in (None, 64, 1000):
+        if chunk:
+            monkeypatch.setattr(sources, "READ_CHUNK_BYTES", chunk)
+        assert read(data, "fuzz.csv") == state_machine_records("fuzz.csv", data, chunk), (seed, chunk)
+
+
+@pytest.mark.parametrize("failure", ["raises", "short"])
+def test_when_arrow_disagrees_the_state_machine_reads_the_run(monkeypatch, failure):
+    def disagreeing(self, data):
+        if failure == "raises":
+            raise sources.pa.ArrowInvalid("as if a parser changed")
+        return original(self, data).slice(1)  # one row too few
+
+    original = sources.CsvReader.arrow_table
+    monkeypatch.setattr(sources.CsvReader, "arrow_table", disagreeing)
+    data = tricky_csv()
+    batches = list(sources.batches_in_file("tricky.csv", io.BytesIO(data)))
+    assert all(b.plain is None for b in batches)
+    assert read(data, "tricky.csv") == state_machine_records("tricky.csv", data)

@@ -1,3 +1,4 @@
+import io
 import json
 
 import apache_beam as beam
@@ -5,8 +6,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.sources import RawRecord, records_in_file
-from pipelines.validate import Rejection, ValidateReviews, rejection_line, validated_review
+from pipelines.sources import RawRecord, batches_in_file, records_in_file
+from pipelines.validate import (NUMBER, Rejection, ValidateReviewBatches, ValidateReviews, rejection_line, validated_batch,
+                                 validated_review)
 from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS
 
 GOOD = ("1", "B001", "U1", "Ann", "1", "2", "5", "1300000000", "Nice", "Tasty <br />snack")
@@ -51,4 +53,57 @@ def test_validate_reviews_on_fixture_accounts_for_every_row():
         reasons = outputs.rejected | beam.Keys() | beam.combiners.Count.PerElement()
         assert_that(reasons, equal_to(list(FIXTURE_REJECTED.items())), label="reasons")
         valid_count = outputs.valid | beam.combiners.Count.Globally()
+        assert_that(valid_count, equal_to([FIXTURE_ROWS - sum(FIXTURE_REJECTED.values())]), label="valid")
+
+
+# ---------------------------------------------------------------- column-wise
+
+def per_record(records):
+    valid, rejected = [], []
+    for record in records:
+        try:
+            valid.append((record.number, validated_review(record)))
+        except Rejection as rejection:
+            rejected.append((record.number, rejection.reason, rejection.detail))
+    return valid, rejected
+
+
+def column_wise(batch):
+    reviews, rejected = validated_batch(batch)
+    rows = reviews.columns.to_pylist()
+    return ([(row.pop(NUMBER), row) for row in rows], [(record.number, r.reason, r.detail) for record, r in rejected])
+
+
+def test_column_wise_validation_is_the_per_record_rule():
+    # Plain rows that only int() or str.strip() can judge go through validated_review too.
+    lines = ["Id,ProductId,UserId,ProfileName,HelpfulnessNumerator,HelpfulnessDenominator,Score,Time,Summary,Text"]
+    lines += [f"{i},B{i},U{i},Name,1,2,{1 + i % 5},{1300000000 + i},S,Text {i}" for i in range(1, 41)]
+    lines[3] = "3,B3,U3,Name,1,2,+4,1300000003,S,Text 3"  # int() takes a sign
+    lines[4] = "4,B4,U4,Name,1,2,4, 1300000004 ,S,Text 4"  # and spaces
+    lines[5] = "5,B5,U5,Name,1,2,4,1300000005,S,!!!"  # punctuation is text
+    lines[6] = "6,B6,U6,Name,1,2,4,1300000006,S,\u00a0\u2003"  # Unicode spaces are blank to strip()
+    lines[7] = "7,B7,U7,Name,1,2,7,1300000007,S,Text"  # out of range
+    lines[8] = "8,B8,U8,Name,1,2,4,99999999999999999999,S,Text"  # past int64
+    lines[9] = "9,B9,U9,,1,2,4,1300000009,S,Text"  # an empty ProfileName is allowed
+    lines[10] = "10,B10,,Name,1,2,4,1300000010,S,Text"  # an empty UserId is not
+    lines[11] = "011,B11,U11,Name,1,2,4,1300000011,S,Text"  # leading zeros
+    data = ("\n".join(lines) + "\n").encode()
+    for source, binary in (("plain.csv", data), ("fixture.csv", FIXTURE_CSV.read_bytes())):
+        batches = list(batches_in_file(source, io.BytesIO(binary)))
+        records = [record for batch in batches for record in batch.records()]
+        expected_valid, expected_rejected = per_record(records)
+        valid, rejected = zip(*(column_wise(batch) for batch in batches))
+        assert sorted(v for part in valid for v in part) == sorted(expected_valid), source
+        assert sorted(r for part in rejected for r in part) == sorted(expected_rejected), source
+    assert {n for n, *_ in per_record([r for b in batches_in_file("plain.csv", io.BytesIO(data)) for r in b.records()])[1]} == {6, 7, 8, 10}
+
+
+def test_validate_review_batches_on_fixture_accounts_for_every_row():
+    with open(FIXTURE_CSV, "rb") as binary:
+        batches = list(batches_in_file(str(FIXTURE_CSV), binary))
+    with TestPipeline(runner="FnApiRunner") as p:
+        outputs = p | beam.Create(batches) | ValidateReviewBatches()
+        reasons = outputs.rejected | beam.Keys() | beam.combiners.Count.PerElement()
+        assert_that(reasons, equal_to(list(FIXTURE_REJECTED.items())), label="reasons")
+        valid_count = outputs.valid | beam.Map(len) | beam.CombineGlobally(sum)
         assert_that(valid_count, equal_to([FIXTURE_ROWS - sum(FIXTURE_REJECTED.values())]), label="valid")
