@@ -45,17 +45,6 @@ def test_rejection_line_keeps_what_was_read():
                     "reason": "column_count", "detail": "3 fields, expected 10", "values": ["1", "x", "caf\udcc3"]}
 
 
-def test_validate_reviews_on_fixture_accounts_for_every_row():
-    with open(FIXTURE_CSV, "rb") as binary:
-        records = list(records_in_file(str(FIXTURE_CSV), binary))
-    with TestPipeline(runner="FnApiRunner") as p:
-        outputs = p | beam.Create(records) | ValidateReviews()
-        reasons = outputs.rejected | beam.Keys() | beam.combiners.Count.PerElement()
-        assert_that(reasons, equal_to(list(FIXTURE_REJECTED.items())), label="reasons")
-        valid_count = outputs.valid | beam.combiners.Count.Globally()
-        assert_that(valid_count, equal_to([FIXTURE_ROWS - sum(FIXTURE_REJECTED.values())]), label="valid")
-
-
 # ---------------------------------------------------------------- column-wise
 
 def per_record(records):
@@ -98,12 +87,16 @@ def test_column_wise_validation_is_the_per_record_rule():
     assert {n for n, *_ in per_record([r for b in batches_in_file("plain.csv", io.BytesIO(data)) for r in b.records()])[1]} == {6, 7, 8, 10}
 
 
-def test_validate_review_batches_on_fixture_accounts_for_every_row():
+@pytest.mark.parametrize("read, validate, count", [
+    (records_in_file, ValidateReviews, lambda review: 1),  # per record, as pipelines.score reads
+    (batches_in_file, ValidateReviewBatches, len),  # column-wise, as pipelines.preprocess reads
+])
+def test_validation_on_fixture_accounts_for_every_row(read, validate, count):
     with open(FIXTURE_CSV, "rb") as binary:
-        batches = list(batches_in_file(str(FIXTURE_CSV), binary))
+        elements = list(read(str(FIXTURE_CSV), binary))
     with TestPipeline(runner="FnApiRunner") as p:
-        outputs = p | beam.Create(batches) | ValidateReviewBatches()
+        outputs = p | beam.Create(elements) | validate()
         reasons = outputs.rejected | beam.Keys() | beam.combiners.Count.PerElement()
         assert_that(reasons, equal_to(list(FIXTURE_REJECTED.items())), label="reasons")
-        valid_count = outputs.valid | beam.Map(len) | beam.CombineGlobally(sum)
+        valid_count = outputs.valid | beam.Map(count) | beam.CombineGlobally(sum)
         assert_that(valid_count, equal_to([FIXTURE_ROWS - sum(FIXTURE_REJECTED.values())]), label="valid")
