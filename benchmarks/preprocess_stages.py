@@ -1,13 +1,16 @@
 """Where preprocessing's time and memory go, stage by stage.
 
-    python benchmarks/preprocess_stages.py [--rows 568454] [--input Reviews.csv]
+    python benchmarks/preprocess_stages.py [--rows 568454] [--input Reviews.csv] [--workers N]
 
 Runs `pipelines.preprocess` in memory (FnApiRunner) in this process and times
 each bundle the runner executes, naming its fused stage by the pipeline's
-transforms in it, with the process's resident memory after it. Start-up
+transforms in it, with the process's resident memory after it. With
+`--workers N` the stages run in N worker processes (multi_processing) and the
+runner here still times each one: a stage that takes as long with 2 workers as
+with 1 is one the second worker cannot help with. Start-up
 (imports) and graph construction (tf.Transform traces its graph there) are
 reported apart. Prints a table; writes benchmarks/results/preprocess_stages.json
-(preprocess_stages_<rows>.json for another --rows).
+(preprocess_stages_<rows>.json for another --rows, ..._<N>_processes.json with --workers).
 """
 import argparse
 import re
@@ -56,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=568_454)
     parser.add_argument("--input", default=None)
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (multi_processing); 0: in memory")
     args = parser.parse_args()
     source = default_input() if args.input is None else __import__("pathlib").Path(args.input)
     csv_path = resampled_csv(source, args.rows)
@@ -89,7 +93,9 @@ def main() -> None:
     out = WORK / "stages_out"
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    preprocess.run(preprocess.PreprocessConfig(input=str(csv_path), output=str(out)), ["--runner=FnApiRunner"])
+    beam_args = ["--runner=FnApiRunner"] + (
+        [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"] if args.workers else [])
+    preprocess.run(preprocess.PreprocessConfig(input=str(csv_path), output=str(out)), beam_args)
     total = time.perf_counter() - started
 
     merged = {}
@@ -100,7 +106,8 @@ def main() -> None:
         entry["rss_mb"] = max(entry["rss_mb"], stage["rss_mb"])
     ranked = sorted(merged.values(), key=lambda s: -s["seconds"])
     in_stages = sum(s["seconds"] for s in stages)
-    print(f"{args.rows:,} rows resampled from {source.name}: imports {imports:.1f} s (process start to here "
+    where = f"{args.workers} worker process(es)" if args.workers else "in memory"
+    print(f"{args.rows:,} rows resampled from {source.name}, {where}: imports {imports:.1f} s (process start to here "
           f"{imported - STARTED + imports:.1f} s), graph {built['seconds']:.1f} s, run {total:.1f} s "
           f"({in_stages:.1f} s in {len(stages)} bundles), peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:,.0f} MB")
     kinds = {}
@@ -113,8 +120,9 @@ def main() -> None:
     print("  the largest stages:")
     for stage in ranked[:8]:
         print(f"  {stage['seconds']:6.2f} s  {stage['rss_mb']:7,.0f} MB  {stage['stage'][:150]}")
-    name = "preprocess_stages" if args.rows == 568_454 else f"preprocess_stages_{args.rows}"
-    path = write_result(name, {"rows": args.rows, "source": source.name, "imports_seconds": imports,
+    name = ("preprocess_stages" if args.rows == 568_454 else f"preprocess_stages_{args.rows}") + (
+        f"_{args.workers}_processes" if args.workers else "")
+    path = write_result(name, {"rows": args.rows, "source": source.name, "workers": args.workers, "imports_seconds": imports,
                                "graph_seconds": built["seconds"], "run_seconds": total,
                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
                                "kinds": kinds, "stages": ranked, "bundles": stages})

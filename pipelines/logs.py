@@ -31,8 +31,17 @@ HARMLESS_NATIVE = re.compile(
     rb"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered"
     rb"|No semi_persistent_directory found"  # Beam's worker processes, run locally
 )
-# Python-side WARNING lines of the same kind: Beam on a machine without the resource module.
-HARMLESS_LOGS = re.compile(r"Resource module is not available")
+# Python-side WARNING lines of the same kind: Beam on a machine without the resource module,
+# and what tf.Transform's TF1 graph mode (chosen by pipelines.preprocess) says while it saves
+# the transform graph: that mode itself, a deprecated TF1 call inside TensorFlow, and
+# collections and assets that a graph's MetaGraphDef cannot hold (tf.Transform keeps them apart).
+HARMLESS_LOGS = re.compile(
+    r"Resource module is not available"
+    r"|Tensorflow Transform is running in tf.compat.v1 mode"
+    r"|build_tensor_info \(from tensorflow.python.saved_model.utils_impl\) is deprecated"
+    r"|Issue encountered when serializing tft_"
+    r"|Expected binary or unicode string, got type_url: \"type.googleapis.com/tensorflow.AssetFileDef\""
+)
 
 _pump: threading.Thread | None = None
 _saved_stderr: int | None = None
@@ -93,6 +102,12 @@ def configure(verbose: bool = False) -> None:
     logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
     for name in OURS:
         logging.getLogger(name).setLevel(logging.INFO)
+    # TensorFlow gives its logger a handler of its own when it loads before logging is set up:
+    # every TensorFlow warning would be printed twice, once in each format.
+    tf_logger = logging.getLogger("tensorflow")
+    for handler in list(tf_logger.handlers):
+        if logging.getLogger().handlers and type(handler) is logging.StreamHandler:
+            tf_logger.removeHandler(handler)
     if not verbose:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_HARMLESS)  # one instance: adding it again is a no-op

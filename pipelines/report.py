@@ -23,6 +23,7 @@ from pipelines.transform import LABEL, NUM_WORDS, TOKENS, model_vocabulary_size
 
 REJECTED_PREFIX = "rejected:"
 NO_WORDS = "no_words_dropped"  # per split: cleaned to no words in the transform, after the split
+NO_WORDS_PREFIX = "no_words:"  # the fates' key of those, per split
 PERCENTILES = (50, 90, 99, 99.9)
 
 
@@ -113,10 +114,12 @@ def report_of(rows_read: int, fates: dict, no_words: dict, stats: dict, vocab_si
     return report
 
 
-def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dict, no_words: dict, stats: dict,
-                 transform_written=None):
+def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dict, stats: dict, transform_written=None):
     """Runs after WriteTransformFn (its completion is a side input) so that the
-    vocabulary it wrote can be measured."""
+    vocabulary it wrote can be measured. `fates` holds the no-words drops under
+    NO_WORDS_PREFIX + split, beside the rejections and the rule drops."""
+    no_words = {key[len(NO_WORDS_PREFIX):]: count for key, count in fates.items() if key.startswith(NO_WORDS_PREFIX)}
+    fates = {key: count for key, count in fates.items() if not key.startswith(NO_WORDS_PREFIX)}
     vocab_size = model_vocabulary_size(tft.TFTransformOutput(output_dir))
     empty = SplitStatsFn().create_accumulator()
     report = report_of(rows_read, fates, no_words, {split: stats.get(split, empty) for split in SPLITS}, vocab_size, max_length)

@@ -3,7 +3,7 @@
 tf.Transform hands over RecordBatches of ~4000 examples. Each batch is encoded
 to tf.Examples, cut into one slice per shard, and each slice is framed as
 TFRecords and compressed into a gzip member of its own, right there. The
-slices travel as Beam elements: the shuffle that fills a fixed number of shards
+slices travel as Beam elements keyed by (split, shard): the shuffle that fills a fixed number of shards
 then moves a few hundred compressed slices (about a tenth of the examples' bytes, which
 are mostly padding) instead of ~100k examples, and the compression runs where
 the transform runs, in parallel on several workers. A shard is its slices'
@@ -11,20 +11,23 @@ members back to back: a gzip file of several members, which gzip, Python and
 TensorFlow's GZIP reader read as one stream. Consecutive slices go to
 consecutive shards, so every shard gets a share of every batch: training
 workers, which shard by file, all get data even when a split is a single batch.
+All splits share one write.
 """
 import collections
 import concurrent.futures
-import os
 import struct
+import uuid
 import zlib
 
 import apache_beam as beam
-from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _default_crc32c_fn  # noqa: PLC2701 (Beam's choice of crc32c library)
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 from tfx_bsl.public import tfxio
+
+from pipelines.split import SPLITS
 
 SUFFIX = ".tfrecord.gz"
 GZIP_LEVEL = 6  # zlib's default: level 9 made the files 2 % smaller at twice the time
@@ -55,82 +58,107 @@ def compressed_records(records) -> bytes:
     return gzip_member(framed(records))
 
 
-class _GzipMemberSink(filebasedsink.FileBasedSink):
-    """Each element is a gzip member, written as it is. A shard that gets none
-    holds one empty member: an empty but valid gzip file."""
-
-    def __init__(self, file_path_prefix: str, num_shards: int):
-        super().__init__(file_path_prefix, coder=beam.coders.BytesCoder(), file_name_suffix=SUFFIX,
-                         num_shards=num_shards, shard_name_template=None, mime_type="application/octet-stream",
-                         compression_type=CompressionTypes.UNCOMPRESSED)
-        self.written = set()
-
-    def write_encoded_record(self, file_handle, encoded_value):
-        if encoded_value:
-            file_handle.write(encoded_value)
-            self.written.add(id(file_handle))
-
-    def close(self, file_handle):
-        if id(file_handle) not in self.written:
-            file_handle.write(gzip_member(b""))
-        self.written.discard(id(file_handle))
-        super().close(file_handle)
+def shard_path(output_dir: str, split: str, shard: int, num_shards: int) -> str:
+    return f"{output_dir}/{split}/part-{shard:05d}-of-{num_shards:05d}{SUFFIX}"
 
 
 class EncodeExamplesFn(beam.DoFn):
-    """A RecordBatch of transformed features → its tf.Examples in `num_slices`
-    compressed slices of about equal size (none empty).
+    """(split, RecordBatch of transformed features) → ((split, shard), one
+    compressed slice of its tf.Examples) for `num_shards` slices of about equal
+    size (none empty). Each batch starts one shard further on, so that small
+    batches too spread over all shards.
 
     The slices are compressed on a thread of their own: zlib lets go of the
     GIL, so one batch is compressed while tf.Transform runs the graph on the
     next (on one worker, they would otherwise take turns)."""
 
-    def __init__(self, split: str, num_slices: int):
-        self.num_slices = num_slices
-        self.examples = Metrics.counter("write", f"examples_{split}")
+    def __init__(self, num_shards: int):
+        self.num_shards = num_shards
 
     def setup(self):
         # No schema needed: every transformed feature is a fixed-length list.
         self.encoder = tfxio.RecordBatchToExamplesEncoder()
         self.compressor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="compress")
+        self.examples = {}
 
     def start_bundle(self):
         self.pending = collections.deque()
+        self.batches = 0
 
     def finished(self, keep: int = 0):
-        """Compressed slices in order: those done, then more until `keep` are left."""
-        while self.pending and (self.pending[0].done() or len(self.pending) > keep):
-            yield self.pending.popleft().result()
+        """Keyed compressed slices in order: those done, then more until `keep` are left."""
+        while self.pending and (self.pending[0][1].done() or len(self.pending) > keep):
+            key, compressed = self.pending.popleft()
+            yield key, compressed.result()
 
-    def process(self, batch):
+    def process(self, element):
+        split, batch = element
         records = self.encoder.encode(batch)
-        self.examples.inc(len(records))
-        cuts = [len(records) * i // self.num_slices for i in range(self.num_slices + 1)]
-        for start, stop in zip(cuts, cuts[1:]):
+        if split not in self.examples:
+            self.examples[split] = Metrics.counter("write", f"examples_{split}")
+        self.examples[split].inc(len(records))
+        cuts = [len(records) * i // self.num_shards for i in range(self.num_shards + 1)]
+        for i, (start, stop) in enumerate(zip(cuts, cuts[1:])):
             if stop > start:
-                self.pending.append(self.compressor.submit(compressed_records, records[start:stop]))
-        yield from self.finished(keep=2 * self.num_slices)  # at most two batches in flight
+                shard = (self.batches + i) % self.num_shards
+                self.pending.append(((split, shard), self.compressor.submit(compressed_records, records[start:stop])))
+        self.batches += 1
+        yield from self.finished(keep=2 * self.num_shards)  # at most two batches in flight
 
     def finish_bundle(self):
-        for compressed in self.finished():
-            yield GlobalWindows.windowed_value_at_end_of_window(compressed)
+        for keyed in self.finished():
+            yield GlobalWindows.windowed_value_at_end_of_window(keyed)
 
     def teardown(self):
         self.compressor.shutdown()
 
 
-class WriteExampleShards(beam.PTransform):
-    """Transformed RecordBatches of one split → `num_shards` GZIP TFRecord files."""
+class WriteShardFn(beam.DoFn):
+    """((split, shard), its compressed slices) → the shard's file, written under
+    a temporary name and renamed into place: a reader never sees half a shard,
+    and a retried bundle writes the same file again. A shard with no slices
+    holds one empty member: an empty but valid gzip file."""
 
-    def __init__(self, output_dir: str, split: str, num_shards: int):
-        super().__init__()
-        self.split = split
+    def __init__(self, output_dir: str, num_shards: int):
+        self.output_dir = output_dir
         self.num_shards = num_shards
-        self.sink = _GzipMemberSink(os.path.join(output_dir, split, "part"), num_shards)
 
-    def expand(self, transformed_batches):
+    def process(self, element):
+        (split, shard), slices = element
+        path = shard_path(self.output_dir, split, shard, self.num_shards)
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        wrote = False
+        with FileSystems.create(partial, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            for compressed in slices:
+                if compressed:
+                    handle.write(compressed)
+                    wrote = True
+            if not wrote:
+                handle.write(gzip_member(b""))
+        FileSystems.rename([partial], [path])
+        yield path
+
+
+class WriteExampleShards(beam.PTransform):
+    """(split, transformed RecordBatch) pairs → `num_shards` GZIP TFRecord files
+    per split, DIR/<split>/part-SSSSS-of-NNNNN.tfrecord.gz, every one of them
+    present even when a split has fewer examples than shards.
+
+    One write for all splits: a write per split cost a dozen Beam transforms
+    and a few runner stages apiece, start-up time that every run pays."""
+
+    def __init__(self, output_dir: str, num_shards: int, splits=SPLITS):
+        super().__init__()
+        self.output_dir = output_dir
+        self.num_shards = num_shards
+        self.splits = tuple(splits)
+
+    def expand(self, keyed_batches):
+        every_shard = [((split, shard), b"") for split in self.splits for shard in range(self.num_shards)]
+        slices = keyed_batches | "Encode" >> beam.ParDo(EncodeExamplesFn(self.num_shards))
         return (
-            transformed_batches
-            | "Encode" >> beam.ParDo(EncodeExamplesFn(self.split, self.num_shards))
-            | "Write" >> beam.io.Write(self.sink)
+            (slices, keyed_batches.pipeline | "EveryShard" >> beam.Create(every_shard))
+            | "AllSlices" >> beam.Flatten()
+            | "ByShard" >> beam.GroupByKey()
+            | "WriteShards" >> beam.ParDo(WriteShardFn(self.output_dir, self.num_shards))
         )

@@ -1,5 +1,6 @@
 """Quiet command lines: the libraries' start-up noise is gone, our output and
 real errors stay, and --verbose brings everything back."""
+import logging
 import os
 import subprocess
 import sys
@@ -32,3 +33,18 @@ def test_only_known_harmless_native_lines_are_filtered():
     for real in (b"E0000 cuda_dnn.cc] Could not create cudnn handle", b"Traceback (most recent call last):",
                  b"W tensorflow/core/kernels/data/generator_dataset_op.cc: Error occurred when finalizing GeneratorDataset"):
         assert not logs.HARMLESS_NATIVE.search(real)
+
+
+def test_tf1_graph_mode_notices_are_filtered_and_real_warnings_kept():
+    def shown(message: str) -> bool:
+        return logs._HARMLESS.filter(logging.LogRecord("tensorflow", logging.WARNING, __file__, 1, message, None, None))
+
+    for notice in ("Tensorflow Transform is running in tf.compat.v1 mode. This could be either because TF2 was disabled",
+                   "From /x/signature_def_utils_impl.py:225: build_tensor_info (from tensorflow.python.saved_model.utils_impl)"
+                   " is deprecated and will be removed in a future version.",
+                   "Issue encountered when serializing tft_analyzer_use.\nType is unsupported",
+                   'Expected binary or unicode string, got type_url: "type.googleapis.com/tensorflow.AssetFileDef"\nvalue: "x"'):
+        assert not shown(notice)
+    for real in ("Issue encountered when serializing variables.", "5 out of the last 5 calls triggered tf.function retracing",
+                 "Your input ran out of data; interrupting training."):
+        assert shown(real)

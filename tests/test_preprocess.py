@@ -278,8 +278,8 @@ def test_dataflow_job_graph_builds_offline():
     lines = result.stdout.splitlines()
     assert lines[0].startswith("dry run: DataflowRunner job") and "upload_graph" in lines[0]
     stages = {line.split("stage ", 1)[1] for line in lines[1:]}
-    assert {"ReadReviews", "ValidateReviews", "NotebookRules", "AssignSplit", "Analyze[train]", "Transform", "BySplit",
-            "WriteTransformFn", "Write[train]", "Write[val]", "Write[test]", "WriteRejected", "WriteReport"} <= stages
+    assert {"ReadReviews", "ValidateReviews", "NotebookRules", "AssignSplit", "Analyze[train]", "Transform", "DropNoWords",
+            "WriteTransformFn", "WriteExamples", "SplitStats", "WriteRejected", "WriteReport"} <= stages
 
 
 @pytest.mark.slow
