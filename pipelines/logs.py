@@ -40,7 +40,7 @@ HARMLESS_LOGS = re.compile(
     r"|Tensorflow Transform is running in tf.compat.v1 mode"
     r"|build_tensor_info \(from tensorflow.python.saved_model.utils_impl\) is deprecated"
     r"|Issue encountered when serializing tft_"
-    r"|Expected binary or unicode string, got type_url: \"type.googleapis.com/tensorflow.AssetFileDef\""
+    r"|Expected binary or unicode string, got type_url: \\?\"type.googleapis.com/tensorflow.AssetFileDef"  # \" from a worker
 )
 
 _pump: threading.Thread | None = None

@@ -240,7 +240,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
                 tft_beam.TransformDataset(output_record_batches=True))
         written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
     transformed = all_transformed | "DropNoWords" >> beam.ParDo(DropNoWordsFn()).with_outputs(NO_WORDS_TAG, main="kept")
-    _ = transformed.kept | "WriteExamples" >> WriteExampleShards(config.output, config.num_shards)
+    shards = transformed.kept | "WriteExamples" >> WriteExampleShards(config.output, config.num_shards)
     stats = transformed.kept | "SplitStats" >> beam.CombinePerKey(report.SplitStatsFn())
 
     # Rows that do not reach a split, by reason; those that do are counted in the split statistics.
@@ -261,6 +261,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
             fates=beam.pvalue.AsDict(fates),
             stats=beam.pvalue.AsDict(stats),
             transform_written=beam.pvalue.AsSingleton(written),
+            shards_written=beam.pvalue.AsList(shards),
+            num_shards=config.num_shards,
         )
     )
 

@@ -10,6 +10,7 @@ are exact histograms (labels, words per review, token ids) merged by a
 CombineFn, so percentiles and the out-of-vocabulary rate need no second pass.
 """
 import json
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -114,15 +115,20 @@ def report_of(rows_read: int, fates: dict, no_words: dict, stats: dict, vocab_si
     return report
 
 
-def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dict, stats: dict, transform_written=None):
-    """Runs after WriteTransformFn (its completion is a side input) so that the
-    vocabulary it wrote can be measured. `fates` holds the no-words drops under
-    NO_WORDS_PREFIX + split, beside the rejections and the rule drops."""
+def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dict, stats: dict, transform_written=None,
+                 shards_written: list | None = None, num_shards: int | None = None):
+    """Runs after WriteTransformFn, so that the vocabulary it wrote can be
+    measured, and after every TFRecord shard is written (both are side inputs):
+    report.json is the last file of the output, the sign that a run finished.
+    `fates` holds the no-words drops under NO_WORDS_PREFIX + split, beside the
+    rejections and the rule drops."""
+    if shards_written is not None and len(set(shards_written)) != len(SPLITS) * num_shards:
+        raise RuntimeError(f"{len(set(shards_written))} TFRecord shards written, {len(SPLITS) * num_shards} expected")
     no_words = {key[len(NO_WORDS_PREFIX):]: count for key, count in fates.items() if key.startswith(NO_WORDS_PREFIX)}
     fates = {key: count for key, count in fates.items() if not key.startswith(NO_WORDS_PREFIX)}
     vocab_size = model_vocabulary_size(tft.TFTransformOutput(output_dir))
     empty = SplitStatsFn().create_accumulator()
     report = report_of(rows_read, fates, no_words, {split: stats.get(split, empty) for split in SPLITS}, vocab_size, max_length)
-    with tf.io.gfile.GFile(f"{output_dir}/report.json", "w") as handle:
+    with tf.io.gfile.GFile(os.path.join(output_dir, "report.json"), "w") as handle:
         json.dump(report, handle, indent=2)
     yield report

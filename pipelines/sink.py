@@ -59,31 +59,32 @@ def compressed_records(records) -> bytes:
 
 
 def shard_path(output_dir: str, split: str, shard: int, num_shards: int) -> str:
-    return f"{output_dir}/{split}/part-{shard:05d}-of-{num_shards:05d}{SUFFIX}"
+    return FileSystems.join(output_dir, split, f"part-{shard:05d}-of-{num_shards:05d}{SUFFIX}")
 
 
 class EncodeExamplesFn(beam.DoFn):
     """(split, RecordBatch of transformed features) → ((split, shard), one
     compressed slice of its tf.Examples) for `num_shards` slices of about equal
-    size (none empty). Each batch starts one shard further on, so that small
-    batches too spread over all shards.
+    size (none empty). Each batch starts one shard further on than the one
+    before it (in this DoFn instance, across bundles), so that small batches
+    too spread over all shards.
 
     The slices are compressed on a thread of their own: zlib lets go of the
     GIL, so one batch is compressed while tf.Transform runs the graph on the
     next (on one worker, they would otherwise take turns)."""
 
-    def __init__(self, num_shards: int):
+    def __init__(self, num_shards: int, splits=SPLITS):
         self.num_shards = num_shards
+        self.examples = {split: Metrics.counter("write", f"examples_{split}") for split in splits}
 
     def setup(self):
         # No schema needed: every transformed feature is a fixed-length list.
         self.encoder = tfxio.RecordBatchToExamplesEncoder()
         self.compressor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="compress")
-        self.examples = {}
+        self.batches = 0
 
     def start_bundle(self):
         self.pending = collections.deque()
-        self.batches = 0
 
     def finished(self, keep: int = 0):
         """Keyed compressed slices in order: those done, then more until `keep` are left."""
@@ -94,8 +95,6 @@ class EncodeExamplesFn(beam.DoFn):
     def process(self, element):
         split, batch = element
         records = self.encoder.encode(batch)
-        if split not in self.examples:
-            self.examples[split] = Metrics.counter("write", f"examples_{split}")
         self.examples[split].inc(len(records))
         cuts = [len(records) * i // self.num_shards for i in range(self.num_shards + 1)]
         for i, (start, stop) in enumerate(zip(cuts, cuts[1:])):
@@ -114,10 +113,11 @@ class EncodeExamplesFn(beam.DoFn):
 
 
 class WriteShardFn(beam.DoFn):
-    """((split, shard), its compressed slices) → the shard's file, written under
-    a temporary name and renamed into place: a reader never sees half a shard,
-    and a retried bundle writes the same file again. A shard with no slices
-    holds one empty member: an empty but valid gzip file."""
+    """((split, shard), its compressed slices) → the shard's path, once its file
+    is written: under a temporary name, renamed into place, so that on local
+    disk a reader never sees half a shard (an object store shows an object only
+    once it is whole anyway). A shard with no slices holds one empty member: an
+    empty but valid gzip file. report.json waits for every shard's path."""
 
     def __init__(self, output_dir: str, num_shards: int):
         self.output_dir = output_dir
@@ -127,14 +127,19 @@ class WriteShardFn(beam.DoFn):
         (split, shard), slices = element
         path = shard_path(self.output_dir, split, shard, self.num_shards)
         partial = f"{path}.{uuid.uuid4().hex}.partial"
-        wrote = False
-        with FileSystems.create(partial, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for compressed in slices:
-                if compressed:
-                    handle.write(compressed)
-                    wrote = True
-            if not wrote:
-                handle.write(gzip_member(b""))
+        try:
+            with FileSystems.create(partial, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                wrote = False
+                for compressed in slices:
+                    if compressed:
+                        handle.write(compressed)
+                        wrote = True
+                if not wrote:
+                    handle.write(gzip_member(b""))
+        except Exception:
+            if FileSystems.exists(partial):
+                FileSystems.delete([partial])
+            raise
         FileSystems.rename([partial], [path])
         yield path
 
@@ -142,7 +147,8 @@ class WriteShardFn(beam.DoFn):
 class WriteExampleShards(beam.PTransform):
     """(split, transformed RecordBatch) pairs → `num_shards` GZIP TFRecord files
     per split, DIR/<split>/part-SSSSS-of-NNNNN.tfrecord.gz, every one of them
-    present even when a split has fewer examples than shards.
+    present even when a split has fewer examples than shards. Returns the
+    paths written, one element each.
 
     One write for all splits: a write per split cost a dozen Beam transforms
     and a few runner stages apiece, start-up time that every run pays."""
@@ -155,7 +161,7 @@ class WriteExampleShards(beam.PTransform):
 
     def expand(self, keyed_batches):
         every_shard = [((split, shard), b"") for split in self.splits for shard in range(self.num_shards)]
-        slices = keyed_batches | "Encode" >> beam.ParDo(EncodeExamplesFn(self.num_shards))
+        slices = keyed_batches | "Encode" >> beam.ParDo(EncodeExamplesFn(self.num_shards, self.splits))
         return (
             (slices, keyed_batches.pipeline | "EveryShard" >> beam.Create(every_shard))
             | "AllSlices" >> beam.Flatten()

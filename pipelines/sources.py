@@ -760,6 +760,9 @@ class ReadReviewBatches(beam.PTransform):
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "MatchFiles" >> fileio.MatchAll()
+            # Without it, all files of one pattern stay fused to the one worker that matched
+            # them and are read one after the other; with it, each worker reads files of its own.
+            | "SpreadFiles" >> beam.Reshuffle()
             | "OpenFiles" >> fileio.ReadMatches()
             | "ParseFiles" >> beam.ParDo(ParseFileFn())
         )

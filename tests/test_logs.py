@@ -43,7 +43,10 @@ def test_tf1_graph_mode_notices_are_filtered_and_real_warnings_kept():
                    "From /x/signature_def_utils_impl.py:225: build_tensor_info (from tensorflow.python.saved_model.utils_impl)"
                    " is deprecated and will be removed in a future version.",
                    "Issue encountered when serializing tft_analyzer_use.\nType is unsupported",
-                   'Expected binary or unicode string, got type_url: "type.googleapis.com/tensorflow.AssetFileDef"\nvalue: "x"'):
+                   'Expected binary or unicode string, got type_url: "type.googleapis.com/tensorflow.AssetFileDef"\nvalue: "x"',
+                   # the same, as a worker process's log reaches the runner (multi_processing)
+                   'Worker: severity: WARN message: "Expected binary or unicode string, got type_url: '
+                   '\\"type.googleapis.com/tensorflow.AssetFileDef\\"\\nvalue: x" transform_id: "Transform/Transform"'):
         assert not shown(notice)
     for real in ("Issue encountered when serializing variables.", "5 out of the last 5 calls triggered tf.function retracing",
                  "Your input ran out of data; interrupting training."):

@@ -289,6 +289,8 @@ def test_two_worker_processes_give_the_same_output(fixture_out, tmp_path):
                         "--num-shards", "2", "--test-fraction", "0.25", "--val-fraction", "0.25",
                         "--direct_num_workers", "2", "--direct_running_mode", "multi_processing")
     assert result.returncode == 0, result.stderr[-3000:]
+    # The workers' logs reach the runner too, and are filtered the same way.
+    assert [line for line in result.stderr.splitlines() if " INFO preprocess: " not in line] == [], result.stderr[-3000:]
     assert json.loads((out / "report.json").read_text()) == json.loads((fixture_out / "report.json").read_text())
     for split in SPLITS:
         mine = sorted((int(r["review_id"]), r["tokens"].tolist()) for r in read_split(out, split))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from pipelines import report
 
@@ -27,3 +28,12 @@ def test_report_sums_fates_into_rows_read_and_labels_per_split():
     assert result["examples"] == {"train": 5, "val": 5, "test": 5}
     assert result["labels"]["val"] == {"negative": 2, "positive": 3}
     assert result["truncated_fraction"] == 3 / 15  # per split, one review of 2 words > max_length 1
+
+
+def test_the_report_is_refused_until_every_shard_is_written(tmp_path):
+    # report.json marks a finished output: it waits for the shards' paths and counts them.
+    written = [f"{tmp_path}/train/part-0000{i}-of-00002.tfrecord.gz" for i in range(2)]
+    with pytest.raises(RuntimeError, match="2 TFRecord shards written, 6 expected"):
+        list(report.write_report(None, output_dir=str(tmp_path), max_length=4, rows_read=0, fates={}, stats={},
+                                 shards_written=written, num_shards=2))
+    assert not (tmp_path / "report.json").exists()

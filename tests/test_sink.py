@@ -4,10 +4,11 @@ import struct
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.sink import SUFFIX, WriteExampleShards, masked_crc32c
+from pipelines.sink import SUFFIX, EncodeExamplesFn, WriteExampleShards, WriteShardFn, masked_crc32c
 from pipelines.runtime import LOCAL_RUNNER
 
 SPEC = {"tokens": tf.io.FixedLenFeature([3], tf.int64), "review_id": tf.io.FixedLenFeature([], tf.int64)}
@@ -78,3 +79,27 @@ def test_one_write_fills_every_split_and_leaves_no_partial_files(tmp_path):
     by_split = {split: written_examples([str(f) for f in (tmp_path / split).glob("*" + SUFFIX)]) for split in ("train", "val", "test")}
     assert sorted(by_split["train"]) == list(range(12)) + list(range(14, 23))
     assert sorted(by_split["val"]) == [12, 13] and by_split["test"] == {}
+
+
+def test_small_batches_of_many_bundles_still_reach_every_shard():
+    # On Dataflow a worker sees many small bundles: the shard rotation must go on across them.
+    encode = EncodeExamplesFn(num_shards=8)
+    encode.setup()
+    shards = set()
+    for first in range(0, 24, 3):  # 8 bundles of one 3-example batch
+        encode.start_bundle()
+        keyed = list(encode.process(transformed_batch(first, 3))) + [w.value for w in encode.finish_bundle()]
+        shards |= {shard for (_, shard), _ in keyed}
+    encode.teardown()
+    assert shards == set(range(8))
+
+
+def test_a_shard_that_fails_to_write_leaves_no_file_behind(tmp_path):
+    def slices_then_failure():
+        yield gzip.compress(b"")
+        raise OSError("disk full")
+
+    write = WriteShardFn(str(tmp_path), num_shards=2)
+    with pytest.raises(OSError, match="disk full"):
+        list(write.process((("val", 1), slices_then_failure())))
+    assert list(tmp_path.rglob("*.*")) == []
