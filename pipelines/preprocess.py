@@ -164,11 +164,10 @@ class DropNoWordsFn(beam.DoFn):
         # One split a batch as RawFeatureBatchesFn made them, unless tf.Transform ever re-batches.
         for index in np.unique(split_of_row):
             rows = split_of_row == index
-            part = batch if rows.all() else batch.filter(pa.array(rows))
-            kept_rows = has_words if rows.all() else has_words[rows]
-            kept = part if kept_rows.all() else part.filter(pa.array(kept_rows))
+            keep = rows & has_words
+            kept = batch if keep.all() else batch.filter(pa.array(keep))
             split = SPLITS[index]
-            if dropped := part.num_rows - kept.num_rows:
+            if dropped := int(rows.sum()) - kept.num_rows:
                 self.dropped.inc(dropped)
                 yield beam.pvalue.TaggedOutput(NO_WORDS_TAG, (report.NO_WORDS_PREFIX + split, dropped))
             if kept.num_rows:
@@ -187,7 +186,7 @@ class RawFeatureBatchesFn(beam.DoFn):
         self.split_index = SPLITS.index(split)
 
     def start_bundle(self):
-        self.buffered = []
+        self.buffered, self.buffered_rows = [], 0
 
     def batch(self, columns: pa.RecordBatch) -> pa.RecordBatch:
         features = transform.raw_record_batch(*(columns.column(name) for name in ("Text", "label", "Id", "Time")))
@@ -196,12 +195,14 @@ class RawFeatureBatchesFn(beam.DoFn):
 
     def process(self, reviews):
         self.buffered.append(reviews.columns)
-        if sum(part.num_rows for part in self.buffered) >= self.batch_size:
+        self.buffered_rows += reviews.columns.num_rows
+        if self.buffered_rows >= self.batch_size:
             columns = pa.concat_batches(self.buffered)
             full = columns.num_rows - columns.num_rows % self.batch_size
             for start in range(0, full, self.batch_size):
                 yield self.batch(columns.slice(start, self.batch_size))
             self.buffered = [columns.slice(full)] if full < columns.num_rows else []
+            self.buffered_rows = columns.num_rows - full
 
     def finish_bundle(self):
         if self.buffered:

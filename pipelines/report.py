@@ -122,8 +122,8 @@ def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dic
     report.json is the last file of the output, the sign that a run finished.
     `fates` holds the no-words drops under NO_WORDS_PREFIX + split, beside the
     rejections and the rule drops."""
-    if shards_written is not None and len(set(shards_written)) != len(SPLITS) * num_shards:
-        raise RuntimeError(f"{len(set(shards_written))} TFRecord shards written, {len(SPLITS) * num_shards} expected")
+    if shards_written is not None and len(set(shards_written)) != (expected := len(SPLITS) * num_shards):
+        raise RuntimeError(f"{len(set(shards_written))} TFRecord shards written, {expected} expected")
     no_words = {key[len(NO_WORDS_PREFIX):]: count for key, count in fates.items() if key.startswith(NO_WORDS_PREFIX)}
     fates = {key: count for key, count in fates.items() if not key.startswith(NO_WORDS_PREFIX)}
     vocab_size = model_vocabulary_size(tft.TFTransformOutput(output_dir))
