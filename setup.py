@@ -38,7 +38,7 @@ setuptools.setup(
     version="0.1.0",
     description="Amazon Fine Food review sentiment: Beam/tf.Transform data prep and Keras LSTM training",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["pipelines", "trainer", "deploy", "deploy.*", "schemas"]),
+    packages=setuptools.find_packages(include=["reviews", "pipelines", "trainer", "deploy", "deploy.*", "schemas"]),
     package_data={
         "schemas": ["*.json"],
         "deploy.serving": ["request.json", "models.config", "*.sh", "Dockerfile"],

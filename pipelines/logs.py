@@ -22,6 +22,8 @@ import re
 import sys
 import threading
 
+from reviews.storage import storage_cause
+
 OURS = ("pipelines", "trainer", "deploy", "__main__")  # our modules log to logging.getLogger(__name__)
 # C++ lines a CPU run prints at every start; nothing a user can act on.
 HARMLESS_NATIVE = re.compile(
@@ -88,9 +90,18 @@ def restore_stderr() -> None:
     _pump = None
 
 
+def is_reported_storage_fault(record: logging.LogRecord) -> bool:
+    """Beam logs a failed DoFn's traceback before it re-raises; a full disk or
+    read-only output is then said by our CLI in one line (reviews.storage)."""
+    if not record.name.startswith("apache_beam") or record.levelno < logging.ERROR:
+        return False
+    error = record.exc_info[1] if record.exc_info else Exception(record.getMessage())
+    return storage_cause(error) is not None
+
+
 class _HarmlessFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not HARMLESS_LOGS.search(record.getMessage())
+        return not (HARMLESS_LOGS.search(record.getMessage()) or is_reported_storage_fault(record))
 
 
 _HARMLESS = _HarmlessFilter()

@@ -49,6 +49,9 @@ from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviewBatches
 from pipelines.split import SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviewBatches
+from reviews.errors import OneLineError
+from reviews.locks import exclusive_writer
+from reviews.storage import StorageError, storage_errors_in_one_line, writable_problem
 
 LOG = logging.getLogger(__name__)
 # Reviews per Arrow RecordBatch given to tf.Transform: large enough that TF
@@ -56,7 +59,7 @@ LOG = logging.getLogger(__name__)
 TFT_BATCH_SIZE = 4000
 
 
-class UsageError(Exception):
+class UsageError(OneLineError):
     """Bad command-line input: reported on one line with exit status 2."""
 
 
@@ -120,14 +123,23 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     problem = input_problem(config.input) or output_problem(config.output, "--output")
     if problem:
         raise UsageError(problem)
+    return config
+
+
+def cleared_output(config: PreprocessConfig) -> None:
+    """An empty, writable --output (an earlier output deleted with --overwrite).
+    Runs under the output's lock: a second writer never deletes what the first writes."""
     if tf.io.gfile.exists(config.output) and tf.io.gfile.listdir(config.output):
         if not config.overwrite:
             raise UsageError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")
         inside = next((path for path in matched_files(config.input) if is_within(path, config.output)), None)
         if inside:
             raise UsageError(f"--overwrite would delete the input {inside!r}, which lies inside --output {config.output!r}")
-        tf.io.gfile.rmtree(config.output)
-    return config
+        with storage_errors_in_one_line(config.output, "--output"):
+            tf.io.gfile.rmtree(config.output)
+    problem = writable_problem(config.output, "--output")
+    if problem:
+        raise StorageError(problem)
 
 
 # Raw batches carry their split as a tf.Transform passthrough column: one
@@ -241,7 +253,15 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
                 tft_beam.TransformDataset(output_record_batches=True))
         written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
     transformed = all_transformed | "DropNoWords" >> beam.ParDo(DropNoWordsFn()).with_outputs(NO_WORDS_TAG, main="kept")
-    shards = transformed.kept | "WriteExamples" >> WriteExampleShards(config.output, config.num_shards)
+    # Known before the examples are: a split's shards are capped at its reviews.
+    reviews_per_split = (
+        [assigned[split] | f"CountReviews[{split}]" >> beam.Map(lambda reviews, split=split: (split, len(reviews)))
+         for split in SPLITS]
+        | "AllSplitCounts" >> beam.Flatten()
+        | "ReviewsPerSplit" >> beam.CombinePerKey(sum)
+    )
+    shards = transformed.kept | "WriteExamples" >> WriteExampleShards(config.output, config.num_shards,
+                                                                      reviews_per_split=reviews_per_split)
     stats = transformed.kept | "SplitStats" >> beam.CombinePerKey(report.SplitStatsFn())
 
     # Rows that do not reach a split, by reason; those that do are counted in the split statistics.
@@ -264,6 +284,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
             transform_written=beam.pvalue.AsSingleton(written),
             shards_written=beam.pvalue.AsList(shards),
             num_shards=config.num_shards,
+            reviews_per_split=beam.pvalue.AsDict(reviews_per_split),
         )
     )
 
@@ -309,6 +330,13 @@ def dry_run_lines(config: PreprocessConfig, beam_args: list[str]) -> list[str]:
     ]
 
 
+def capped_shards_lines(shards: dict | None) -> list[str]:
+    if not shards or all(shards[split] == shards["requested"] for split in SPLITS):
+        return []
+    return [f"--num-shards {shards['requested']:,} capped at each split's reviews: "
+            + ", ".join(f"{split} {shards[split]:,} files" for split in SPLITS)]
+
+
 def summary_lines(result: dict, output_dir: str) -> list[str]:
     """What a person reads: rounded figures (report.json keeps full precision)."""
     examples, oov = result["examples"], result["oov_rate"]["train"]
@@ -323,6 +351,7 @@ def summary_lines(result: dict, output_dir: str) -> list[str]:
         f"vocabulary {result['vocabulary_size']:,} ids, words per review p99.9 {'n/a' if p999 is None else f'{p999:.0f}'}, "
         f"train OOV rate {'n/a' if oov is None else f'{oov:.2%}'}",
         f"wrote {output_dir}/{{train,val,test}}/, transform_fn/, report.json",
+        *capped_shards_lines(result.get("shards")),
         *(f"warning: split {split} has no examples: trainer.task will refuse this output" for split in SPLITS
           if not examples[split]),
     ]
@@ -337,10 +366,13 @@ def main(argv=None) -> int:
         return 0
     try:
         checked(config)
-    except UsageError as error:
+        with exclusive_writer(config.output, "pipelines.preprocess"):
+            cleared_output(config)
+            with storage_errors_in_one_line(config.output, "--output"):
+                result = run(config, beam_args)
+    except OneLineError as error:
         print(f"preprocess: error: {error}", file=sys.stderr)
         return 2
-    result = run(config, beam_args)
     for line in summary_lines(result, config.output):
         print(line)
     if not result["balanced"]:

@@ -15,12 +15,14 @@ import os
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipelines import rules
+from pipelines.sink import shard_counts
 from pipelines.split import SPLITS
 from pipelines.transform import LABEL, NUM_WORDS, TOKENS, model_vocabulary_size
+from reviews.storage import write_whole
+from schemas import REVIEW_COLUMNS
 
 REJECTED_PREFIX = "rejected:"
 NO_WORDS = "no_words_dropped"  # per split: cleaned to no words in the transform, after the split
@@ -115,20 +117,30 @@ def report_of(rows_read: int, fates: dict, no_words: dict, stats: dict, vocab_si
     return report
 
 
+def schema_bounds() -> dict:
+    """The integer columns' accepted ranges, as validation applied them: a row
+    outside one was rejected `out_of_range`. Fixed in schemas/reviews.json, so
+    the output never depends on the clock of the machine that made it."""
+    return {c.name: {"min": c.min, "max": c.max} for c in REVIEW_COLUMNS if c.type == "int"}
+
+
 def write_report(_, output_dir: str, max_length: int, rows_read: int, fates: dict, stats: dict, transform_written=None,
-                 shards_written: list | None = None, num_shards: int | None = None):
+                 shards_written: list | None = None, num_shards: int | None = None, reviews_per_split: dict | None = None):
     """Runs after WriteTransformFn, so that the vocabulary it wrote can be
     measured, and after every TFRecord shard is written (both are side inputs):
     report.json is the last file of the output, the sign that a run finished.
     `fates` holds the no-words drops under NO_WORDS_PREFIX + split, beside the
     rejections and the rule drops."""
-    if shards_written is not None and len(set(shards_written)) != (expected := len(SPLITS) * num_shards):
+    shards = shard_counts(num_shards, reviews_per_split) if num_shards else None
+    if shards_written is not None and len(set(shards_written)) != (expected := sum(shards.values())):
         raise RuntimeError(f"{len(set(shards_written))} TFRecord shards written, {expected} expected")
     no_words = {key[len(NO_WORDS_PREFIX):]: count for key, count in fates.items() if key.startswith(NO_WORDS_PREFIX)}
     fates = {key: count for key, count in fates.items() if not key.startswith(NO_WORDS_PREFIX)}
     vocab_size = model_vocabulary_size(tft.TFTransformOutput(output_dir))
     empty = SplitStatsFn().create_accumulator()
     report = report_of(rows_read, fates, no_words, {split: stats.get(split, empty) for split in SPLITS}, vocab_size, max_length)
-    with tf.io.gfile.GFile(os.path.join(output_dir, "report.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
+    report["bounds"] = schema_bounds()
+    if shards:
+        report["shards"] = {"requested": num_shards, **shards}
+    write_whole(os.path.join(output_dir, "report.json"), json.dumps(report, indent=2))  # whole or not at all
     yield report

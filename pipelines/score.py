@@ -39,6 +39,8 @@ from pipelines.exports import NO_WORDS, ExportError, loaded_signature, served, t
 from pipelines.runtime import beam_args_or_exit, input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
+from reviews.errors import OneLineError
+from reviews.storage import StorageError, storage_errors_in_one_line, writable_problem
 
 LOG = logging.getLogger(__name__)
 CSV_HEADER = "Id,probability,label"
@@ -196,13 +198,11 @@ def usage_problem(config: ScoreConfig) -> str | None:
     return None
 
 
-def main(argv=None) -> int:
-    config, beam_args = parsed_args(argv)
-    logs.configure(config.verbose)
-    problem = usage_problem(config)
+def scored_with(config: ScoreConfig, beam_args: list[str]) -> tuple[dict | None, dict]:
+    """Runs the scoring pipeline; returns the export's training profile (None: no drift check) and the counters."""
+    problem = writable_problem(os.path.dirname(config.output) or ".", "--output's folder")
     if problem:
-        print(f"score: error: {problem}", file=sys.stderr)
-        return 2
+        raise StorageError(problem)
     if FileSystems.exists(drift_path(config.output)):  # never leave an earlier run's verdict beside these scores
         FileSystems.delete([drift_path(config.output)])
     training = training_profile(config.model)
@@ -211,7 +211,22 @@ def main(argv=None) -> int:
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         build_pipeline(pipeline, config, training)
     result = pipeline.result.metrics().query()
-    counters = {c.key.metric.name: c.committed for c in result["counters"]}
+    return training, {c.key.metric.name: c.committed for c in result["counters"]}
+
+
+def main(argv=None) -> int:
+    config, beam_args = parsed_args(argv)
+    logs.configure(config.verbose)
+    problem = usage_problem(config)
+    if problem:
+        print(f"score: error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        with storage_errors_in_one_line(config.output, "--output"):
+            training, counters = scored_with(config, beam_args)
+    except OneLineError as error:
+        print(f"score: error: {error}", file=sys.stderr)
+        return 2
     rejected = sum(v for k, v in counters.items() if k.startswith("rejected_"))
     print(f"scored {counters.get('records', 0) - rejected:,} reviews, rejected {rejected:,}: wrote {config.output}-*")
     if training is not None and FileSystems.exists(drift_path(config.output)):

@@ -58,6 +58,18 @@ def compressed_records(records) -> bytes:
     return gzip_member(framed(records))
 
 
+def shards_for(num_shards: int, reviews: int | None) -> int:
+    """A split's shard count: --num-shards, but never more than the split has
+    reviews (or 1), so that a large --num-shards on a small input does not
+    write thousands of empty files. `reviews` None: not known, --num-shards."""
+    return num_shards if reviews is None else max(1, min(num_shards, reviews))
+
+
+def shard_counts(num_shards: int, reviews_per_split: dict | None, splits=SPLITS) -> dict:
+    return {split: shards_for(num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
+            for split in splits}
+
+
 def shard_path(output_dir: str, split: str, shard: int, num_shards: int) -> str:
     return FileSystems.join(output_dir, split, f"part-{shard:05d}-of-{num_shards:05d}{SUFFIX}")
 
@@ -92,14 +104,15 @@ class EncodeExamplesFn(beam.DoFn):
             key, compressed = self.pending.popleft()
             yield key, compressed.result()
 
-    def process(self, element):
+    def process(self, element, reviews_per_split=None):
         split, batch = element
+        num_shards = shards_for(self.num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
         records = self.encoder.encode(batch)
         self.examples[split].inc(len(records))
-        cuts = [len(records) * i // self.num_shards for i in range(self.num_shards + 1)]
+        cuts = [len(records) * i // num_shards for i in range(num_shards + 1)]
         for i, (start, stop) in enumerate(zip(cuts, cuts[1:])):
             if stop > start:
-                shard = (self.batches + i) % self.num_shards
+                shard = (self.batches + i) % num_shards
                 self.pending.append(((split, shard), self.compressor.submit(compressed_records, records[start:stop])))
         self.batches += 1
         yield from self.finished(keep=2 * self.num_shards)  # at most two batches in flight
@@ -123,9 +136,10 @@ class WriteShardFn(beam.DoFn):
         self.output_dir = output_dir
         self.num_shards = num_shards
 
-    def process(self, element):
+    def process(self, element, reviews_per_split=None):
         (split, shard), slices = element
-        path = shard_path(self.output_dir, split, shard, self.num_shards)
+        num_shards = shards_for(self.num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
+        path = shard_path(self.output_dir, split, shard, num_shards)
         partial = f"{path}.{uuid.uuid4().hex}.partial"
         try:
             with FileSystems.create(partial, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
@@ -144,27 +158,44 @@ class WriteShardFn(beam.DoFn):
         yield path
 
 
+def empty_slice_of_every_shard(_, num_shards: int, splits, reviews_per_split=None):
+    """((split, shard), b"") for every shard: each file is written, even one that gets no example."""
+    for split, count in shard_counts(num_shards, reviews_per_split, splits).items():
+        for shard in range(count):
+            yield (split, shard), b""
+
+
 class WriteExampleShards(beam.PTransform):
     """(split, transformed RecordBatch) pairs → `num_shards` GZIP TFRecord files
     per split, DIR/<split>/part-SSSSS-of-NNNNN.tfrecord.gz, every one of them
     present even when a split has fewer examples than shards. Returns the
     paths written, one element each.
 
+    `reviews_per_split`, a PCollection of (split, reviews) known before the
+    examples are (the reviews assigned to each split), caps a split's shards
+    at its reviews (`shards_for`); without it every split gets `num_shards`.
+
     One write for all splits: a write per split cost a dozen Beam transforms
     and a few runner stages apiece, start-up time that every run pays."""
 
-    def __init__(self, output_dir: str, num_shards: int, splits=SPLITS):
+    def __init__(self, output_dir: str, num_shards: int, splits=SPLITS, reviews_per_split=None):
         super().__init__()
         self.output_dir = output_dir
         self.num_shards = num_shards
         self.splits = tuple(splits)
+        self.reviews_per_split = reviews_per_split
 
     def expand(self, keyed_batches):
-        every_shard = [((split, shard), b"") for split in self.splits for shard in range(self.num_shards)]
-        slices = keyed_batches | "Encode" >> beam.ParDo(EncodeExamplesFn(self.num_shards, self.splits))
+        counts = () if self.reviews_per_split is None else (beam.pvalue.AsDict(self.reviews_per_split),)
+        every_shard = (
+            keyed_batches.pipeline
+            | "ShardSeed" >> beam.Create([None])
+            | "EveryShard" >> beam.FlatMap(empty_slice_of_every_shard, self.num_shards, self.splits, *counts)
+        )
+        slices = keyed_batches | "Encode" >> beam.ParDo(EncodeExamplesFn(self.num_shards, self.splits), *counts)
         return (
-            (slices, keyed_batches.pipeline | "EveryShard" >> beam.Create(every_shard))
+            (slices, every_shard)
             | "AllSlices" >> beam.Flatten()
             | "ByShard" >> beam.GroupByKey()
-            | "WriteShards" >> beam.ParDo(WriteShardFn(self.output_dir, self.num_shards))
+            | "WriteShards" >> beam.ParDo(WriteShardFn(self.output_dir, self.num_shards), *counts)
         )

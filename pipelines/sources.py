@@ -315,14 +315,28 @@ class Span:
 
 # ---------------------------------------------------------------- CSV
 
-def header_map(row: list[str]) -> dict[str, int] | None:
-    """Column name → position, when `row` is a header (it names any of our columns)."""
+def header_names(row: list[str]) -> list[str]:
     names = [name.strip() for name in row]
     if names and names[0].startswith(BOM):
         names[0] = names[0][len(BOM):]
+    return names
+
+
+def header_map(row: list[str]) -> dict[str, int] | None:
+    """Column name → position, when `row` is a header (it names any of our columns)."""
+    names = header_names(row)
     if not set(names) & set(COLUMN_NAMES):
         return None
     return {name: names.index(name) for name in COLUMN_NAMES if name in names}
+
+
+def repeated_column(row: list[str]) -> tuple[str, int, int] | None:
+    """(name, first column, second column; 1-based) of a column of ours the header names twice."""
+    names = header_names(row)
+    for position, name in enumerate(names):
+        if name in COLUMN_NAMES and names.index(name) < position:
+            return name, names.index(name) + 1, position + 1
+    return None
 
 
 def missing_columns(header: dict[str, int]) -> list[str]:
@@ -720,7 +734,10 @@ def header_problem(path: str) -> str | None:
             return None  # no header: Kaggle's column order
         return f"{path}: the first line is neither a header naming {', '.join(COLUMN_NAMES)} nor a review"
     missing = missing_columns(header)
-    return f"{path}: the header lacks {', '.join(missing)}" if missing else None
+    if missing:
+        return f"{path}: the header lacks {', '.join(missing)}"
+    twice = repeated_column(row)
+    return f"{path}: the header names {twice[0]} twice (columns {twice[1]} and {twice[2]}): which one is meant?" if twice else None
 
 
 class ParseFileFn(beam.DoFn):

@@ -42,11 +42,15 @@ STR_COLUMNS = tuple(c for c in REVIEW_COLUMNS if c.type == "str")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+# What an integer field holds: ASCII digits, a minus sign at most. Python's int()
+# also takes " 5", "+4", "1_000" and other scripts' digits ("٣"); the schema does not.
+ASCII_INT = re.compile(r"-?[0-9]+")
+
+
 def parsed_int(column: Column, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Rejection("not_an_integer", f"{column.name}={raw[:40]!r}") from None
+    if not ASCII_INT.fullmatch(raw):
+        raise Rejection("not_an_integer", f"{column.name}={raw[:40]!r}")
+    value = int(raw)
     if not INT64_MIN <= value <= INT64_MAX:  # the TFRecords and Arrow hold int64
         raise Rejection("out_of_range", f"{column.name}={raw[:40]} does not fit int64")
     if (column.min is not None and value < column.min) or (column.max is not None and value > column.max):
@@ -124,8 +128,7 @@ class ValidateReviews(beam.PTransform):
 NUMBER = "_number"  # the record number within its source: a row's identity with the source
 TYPED_SCHEMA = pa.schema([pa.field(c.name, pa.int64() if c.type == "int" else pa.large_string()) for c in REVIEW_COLUMNS]
                          + [pa.field(NUMBER, pa.int64())])
-# At most 18 digits: surely an int64. Signs, spaces, "1_000" or other digits are
-# left to int() in validated_review.
+# At most 18 digits: surely an int64. Anything else is left to parsed_int.
 PLAIN_INT = r"^[0-9]{1,18}$"
 # A visible ASCII character: surely not blank to str.strip().
 VISIBLE = r"[!-~]"

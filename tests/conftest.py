@@ -1,5 +1,6 @@
 """Shared fixtures: small real-shaped inputs, one preprocessed dataset and one
 trained job per session, so each expensive stage runs once."""
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -36,6 +37,85 @@ def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 
         [sys.executable, "-m", module, *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(path, size: str, read_only: bool = False):
+    """A small tmpfs at `path` (tests run as root); skips where mounting is not allowed."""
+    path.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    try:
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    except OSError as error:
+        pytest.skip(f"cannot mount a tmpfs here: {error}")
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+LOCK_HOLDER = """
+import sys
+from reviews.locks import exclusive_writer
+with exclusive_writer(sys.argv[1], "test holder"):
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes stdin (or kills us)
+"""
+
+
+@contextlib.contextmanager
+def lock_holder(directory):
+    """Another process that holds `directory`'s writer lock for the block (no TensorFlow: it starts in a blink)."""
+    process = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(directory)], cwd=REPO, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "held"
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+RACER = """
+import importlib, os, pathlib, sys, time
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+barrier, name, module, *argv = sys.argv[1:]
+main = importlib.import_module(module).main  # the imports before the barrier: they take seconds
+pathlib.Path(barrier, name).touch()
+deadline = time.time() + 300
+while len(os.listdir(barrier)) < int(os.environ["RACERS"]) and time.time() < deadline:
+    time.sleep(0.005)
+status = main(argv)
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(status)
+"""
+
+
+def raced(barrier: pathlib.Path, *commands: tuple[str, ...], timeout: int = 600) -> list[subprocess.CompletedProcess]:
+    """Runs each (module, *args) in a process of its own, their `main(args)` started
+    at the same moment (after each has done its imports), and waits for all."""
+    barrier.mkdir(parents=True)
+    env = {**os.environ, "RACERS": str(len(commands))}
+    processes = [subprocess.Popen([sys.executable, "-c", RACER, str(barrier), str(i), *command], cwd=REPO, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i, command in enumerate(commands)]
+    results = []
+    for process, command in zip(processes, commands):
+        stdout, stderr = process.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    for process, result in zip(processes, results):
+        result.pid = process.pid
+    return results
+
+
+def assert_one_line_error(stderr: str, prefix: str, *fragments: str) -> None:
+    """The last line of stderr is our one-line error with these fragments, and no traceback came before it."""
+    assert "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{prefix}: error: ") and all(f in last for f in fragments), stderr
 
 
 @pytest.fixture(scope="session")

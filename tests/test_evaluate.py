@@ -5,6 +5,7 @@ import html.parser
 import json
 import pathlib
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from pipelines import drift
-from tests.conftest import latest_export, run_module
+from tests.conftest import assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module
 from tests.test_preprocess import read_split
 from trainer import models
 
@@ -207,3 +208,44 @@ def test_texts_of_other_reviews_with_the_same_ids_are_not_shown(trained_job, syn
     assert "WARNING" in result.stderr and "holds the texts of 0 of the" in result.stderr and "another Score or Time" in result.stderr
     mistakes = evaluation_of(job)["false_positives"] + evaluation_of(job)["false_negatives"]
     assert mistakes and all(m["text"] is None for m in mistakes)
+
+
+def test_evaluate_on_a_job_dir_being_written_is_refused(trained_job, tmp_path, capsys):
+    from trainer import evaluate
+
+    job = tmp_path / "job"
+    shutil.copytree(trained_job, job)
+    before = (job / "metrics.json").read_text()
+    with lock_holder(job) as holder:
+        assert evaluate.main(["--job-dir", str(job)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "evaluate", f"{job} is being written by test holder (pid {holder.pid}")
+    assert (job / "metrics.json").read_text() == before
+
+
+def test_a_full_disk_while_writing_the_report_is_a_one_line_error(trained_job, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from trainer import artifacts, evaluate
+
+    job = tmp_path / "job"
+    shutil.copytree(trained_job, job)
+    before = (job / "metrics.json").read_text()
+
+    def full_disk(path, content):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(artifacts, "write_whole", full_disk)
+    assert evaluate.main(["--job-dir", str(job)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "evaluate", f"cannot write the evaluation report in {job}/evaluation: "
+                          "no space left on device")
+    assert (job / "metrics.json").read_text() == before  # metrics.json is whole: the old one
+
+
+def test_a_read_only_job_dir_is_a_one_line_error_for_evaluate(trained_job, tmp_path):
+    with mounted_tmpfs(tmp_path / "ro", "4m") as mount:
+        job = mount / "job"
+        shutil.copytree(trained_job, job)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        result = run_module("trainer.evaluate", "--job-dir", str(job))
+        assert result.returncode == 2
+        assert_one_line_error(result.stderr, "evaluate", "read-only file system")

@@ -19,7 +19,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines import preprocess, rules
 from pipelines.validate import ReviewColumns
 from tests.conftest import (FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
-                            FIXTURE_ROWS, FIXTURE_UNHELPFUL, run_module)
+                            FIXTURE_ROWS, FIXTURE_UNHELPFUL, assert_one_line_error, lock_holder, mounted_tmpfs, raced,
+                            run_module)
 
 SPLITS = ("train", "val", "test")
 
@@ -327,3 +328,120 @@ def test_a_truncated_gzip_input_keeps_its_whole_rows_and_the_ledger_balances(tmp
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["rejected"] == {"truncated_gzip": 1} and report["rows_read"] == readable_rows + 1
     assert sum(report["examples"].values()) + report["neutral_dropped"] == readable_rows and report["balanced"] is True
+
+
+# ---------------------------------------------------------------- faults at the edges
+
+def test_num_shards_above_a_splits_reviews_is_capped(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert preprocess.main(["--input", str(FIXTURE_CSV), "--output", str(out), "--max-length", "12", "--num-shards", "100000",
+                            "--test-fraction", "0.25", "--val-fraction", "0.25"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    files = {split: sorted(p.name for p in (out / split).iterdir()) for split in SPLITS}
+    # Counted from the files, apart from the report: one file per review at most, each named "of" its split's count.
+    assert {split: len(names) for split, names in files.items()} == {"train": 9, "val": 3, "test": 5} == report["examples"]
+    assert files["val"] == [f"part-{i:05d}-of-00003.tfrecord.gz" for i in range(3)]
+    assert report["shards"] == {"requested": 100000, "train": 9, "val": 3, "test": 5}
+    assert {split: len(read_split(out, split)) for split in SPLITS} == report["examples"]
+    assert "--num-shards 100,000 capped at each split's reviews: train 9 files, val 3 files, test 5 files" in capsys.readouterr().out
+
+
+def test_the_report_records_the_schemas_fixed_bounds(fixture_out):
+    bounds = json.loads((fixture_out / "report.json").read_text())["bounds"]
+    assert bounds["Time"] == {"min": 788918400, "max": 4102444799}  # 1995-01-01 .. 2099-12-31, never the clock
+    assert bounds["Score"] == {"min": 1, "max": 5}
+
+
+def test_millisecond_times_and_non_ascii_integers_are_rejected_with_reasons(tmp_path):
+    rows = fixture_rows()
+    header, good = rows[0], rows[1]
+    odd = {"ms": ("Time", "1300000000000"), "space": ("Score", " 5"), "plus": ("Score", "+4"),
+           "underscore": ("HelpfulnessDenominator", "1_0"), "arabic": ("Score", "\u0663")}
+    extra = []
+    for i, (name, (column, value)) in enumerate(odd.items()):
+        row = list(good)
+        row[0], row[header.index("UserId")], row[header.index(column)] = str(900 + i), f"U{name}", value
+        extra.append(row)
+    path = written_csv(tmp_path / "odd.csv", [header, *extra, *[r for r in rows[1:] if len(r) == len(header)]])
+    out = tmp_path / "out"
+    assert preprocessed(path, out) == 0
+    rejected = {json.loads(line)["record"]: json.loads(line)["reason"]
+                for f in (out / "rejected").glob("*.jsonl") for line in f.read_text().splitlines()}
+    assert [rejected[n] for n in range(1, 6)] == ["out_of_range"] + ["not_an_integer"] * 4
+    assert 900 not in {int(r["review_id"]) for split in SPLITS for r in read_split(out, split)}
+
+
+def test_a_header_naming_a_column_twice_is_a_one_line_error(tmp_path, capsys):
+    rows = fixture_rows()
+    path = written_csv(tmp_path / "twice.csv", [rows[0] + ["Text"], *[r + ["other text"] for r in rows[1:]]])
+    assert preprocess.main(["--input", path, "--output", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (f"preprocess: error: {path}: the header names Text twice (columns 10 and 11): "
+                                               "which one is meant?")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_second_writer_of_one_output_is_refused_before_it_deletes_anything(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "theirs.txt").write_text("being written")
+    with lock_holder(out) as holder:
+        assert preprocess.main(["--input", str(FIXTURE_CSV), "--output", str(out), "--overwrite"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "preprocess", f"{out} is being written by test holder (pid {holder.pid}")
+    assert (out / "theirs.txt").read_text() == "being written"  # --overwrite deleted nothing
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS", "EACCES"])
+def test_a_shard_write_that_fails_is_a_one_line_error_and_no_report(tmp_path, capsys, monkeypatch, errno_name):
+    import errno
+
+    from pipelines import sink
+
+    number = getattr(errno, errno_name)
+    real_create = sink.FileSystems.create
+
+    def failing_create(path, *args, **kwargs):
+        if ".tfrecord.gz" in path:
+            raise OSError(number, os.strerror(number), path)
+        return real_create(path, *args, **kwargs)
+
+    monkeypatch.setattr(sink.FileSystems, "create", failing_create)
+    out = tmp_path / "out"
+    assert preprocessed(FIXTURE_CSV, out) == 2
+    cause = {"ENOSPC": "no space left on device", "EROFS": "read-only file system", "EACCES": "permission denied"}[errno_name]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"preprocess: error: cannot write --output {out}: {cause}"
+    assert not (out / "report.json").exists()  # nothing looks finished: the trainer refuses it
+
+
+@pytest.mark.slow
+def test_a_full_or_read_only_disk_is_a_one_line_error(tmp_path, synthetic_csv):
+    with mounted_tmpfs(tmp_path / "small", "400k") as small:
+        result = run_module("pipelines.preprocess", "--input", str(synthetic_csv), "--output", str(small / "out"))
+        assert result.returncode == 2
+        assert_one_line_error(result.stderr, "preprocess", f"cannot write --output {small / 'out'}: no space left on device")
+        assert not (small / "out" / "report.json").exists()
+    with mounted_tmpfs(tmp_path / "ro", "1m", read_only=True) as read_only:
+        assert preprocess.main(["--input", str(FIXTURE_CSV), "--output", str(read_only)]) == 2
+
+
+@pytest.mark.slow
+def test_two_overwriting_runs_at_once_leave_one_whole_output_and_one_refusal(tmp_path):
+    rows = fixture_rows()
+    smaller = written_csv(tmp_path / "smaller.csv", rows[:-3])  # another input: its report says whose output this is
+    inputs = {str(FIXTURE_CSV): FIXTURE_ROWS, smaller: FIXTURE_ROWS - 3}
+    out = tmp_path / "out"
+    assert preprocessed(FIXTURE_CSV, out) == 0  # an earlier output that both runs would --overwrite
+    for attempt in range(3):
+        results = raced(tmp_path / f"barrier-{attempt}", *[
+            ("pipelines.preprocess", "--input", path, "--output", str(out), "--overwrite", "--max-length", "12",
+             "--num-shards", "2", "--test-fraction", "0.25", "--val-fraction", "0.25") for path in inputs])
+        winners = [r for r in results if r.returncode == 0]
+        losers = [r for r in results if r.returncode != 0]
+        assert len(winners) == 1 and len(losers) == 1, [(r.returncode, r.stderr[-2000:]) for r in results]
+        winner, loser = winners[0], losers[0]
+        assert loser.returncode == 2
+        assert_one_line_error(loser.stderr, "preprocess", f"{out} is being written by pipelines.preprocess (pid {winner.pid}")
+        report = json.loads((out / "report.json").read_text())
+        assert report["balanced"] and report["rows_read"] == inputs[winner.args[2]]
+        assert {split: len(read_split(out, split)) for split in SPLITS} == report["examples"]
+        assert sorted(p.name for p in out.iterdir()) == ["metadata", "rejected", "report.json", "test", "train", "transform_fn",
+                                                          "transformed_metadata", "val"]

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from pipelines import score
-from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, SHORT_TEXTS_CSV, latest_export, run_module
+from tests.conftest import (FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, SHORT_TEXTS_CSV, latest_export, mounted_tmpfs,
+                            run_module)
 from tests.test_preprocess import read_split
 from trainer import predict
 
@@ -138,3 +139,32 @@ def test_reviews_without_words_count_in_the_drift_check(trained_job, tmp_path):
     report = json.loads((tmp_path / "e-drift.json").read_text())
     assert report["drift"] is True and set(report["distributions"]) == {"no_words"}
     assert report["scoring"]["no_words"] == {"with_words": 0, "without_words": 20} and report["scoring"]["reviews"] == 0
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS"])
+def test_a_score_output_that_cannot_be_written_is_a_one_line_error(trained_job, tmp_path, capsys, monkeypatch, errno_name):
+    import errno
+    import os
+
+    from apache_beam.io.filesystems import FileSystems
+
+    number = getattr(errno, errno_name)
+    real_create = FileSystems.create
+    prefix = tmp_path / "out" / "scores"
+
+    def failing_create(path, *args, **kwargs):
+        if str(tmp_path / "out") in path:
+            raise OSError(number, os.strerror(number), path)
+        return real_create(path, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystems, "create", failing_create)
+    assert score.main(["--model", latest_export(trained_job), "--input", str(FIXTURE_CSV), "--output", str(prefix)]) == 2
+    cause = "no space left on device" if errno_name == "ENOSPC" else "read-only file system"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"score: error: cannot write --output {prefix}: {cause}"
+
+
+def test_a_read_only_score_folder_is_a_one_line_error(trained_job, tmp_path, capsys):
+    with mounted_tmpfs(tmp_path / "ro", "1m", read_only=True) as read_only:
+        assert score.main(["--model", latest_export(trained_job), "--input", str(FIXTURE_CSV),
+                           "--output", str(read_only / "scores")]) == 2
+    assert capsys.readouterr().err.strip() == f"score: error: cannot write --output's folder {read_only}: read-only file system"

@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from pipelines.transform import REVIEW_ID, TOKENS
-from tests.conftest import REPO, latest_export, run_module, scored_alone_and_among_long_reviews
+from tests.conftest import (REPO, assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module,
+                            scored_alone_and_among_long_reviews)
 from trainer import data, models, predict, recipes, task
 from trainer.distribution import worker_shard
 
@@ -438,7 +439,9 @@ def test_tuning_trials_write_under_their_own_directories(prepared, tmp_path, mon
         monkeypatch.setenv("CLOUD_ML_TRIAL_ID", trial)
         assert task.main(["--data", str(prepared), "--job-dir", str(job), "--epochs", "1", "--steps-per-epoch", "2",
                           "--batch-size", "32", "--learning-rate", str(0.01 * int(trial))]) == 0
-    assert sorted(p.name for p in (job / "trials").iterdir()) == ["1", "2"] and not (job / "metrics.json").exists()
+    # (Each trial's writer lock, .N.lock, lies beside its directory: reviews/locks.py.)
+    trials = sorted(p.name for p in (job / "trials").iterdir() if not p.name.startswith("."))
+    assert trials == ["1", "2"] and not (job / "metrics.json").exists()
     for trial in ("1", "2"):
         assert json.loads((job / "trials" / trial / "metrics.json").read_text())["epochs"] == 1
     reported = [json.loads(line) for line in (tmp_path / "hypertune" / "output.metrics").read_text().splitlines()]
@@ -488,3 +491,109 @@ def test_a_job_dir_that_is_a_file_is_a_one_line_error(prepared, tmp_path, capsys
     a_file.write_text("x")
     assert task.main(["--data", str(prepared), "--job-dir", str(a_file), "--epochs", "1"]) == 2
     assert "--job-dir" in capsys.readouterr().err and a_file.read_text() == "x"
+
+
+# ---------------------------------------------------------------- faults at the edges
+
+QUICK = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "32", "--no-evaluation"]
+
+
+def unbalanced_copy(prepared, folder):
+    """The data as a run that lost rows leaves it: its report.json says balanced: false."""
+    data_dir = folder / "unbalanced"
+    shutil.copytree(prepared, data_dir)
+    report = json.loads((data_dir / "report.json").read_text())
+    (data_dir / "report.json").write_text(json.dumps({**report, "balanced": False, "fates_total": report["rows_read"] - 1}))
+    return data_dir
+
+
+def test_data_whose_ledger_does_not_balance_is_refused_unless_allowed(prepared, tmp_path, capsys):
+    data_dir = unbalanced_copy(prepared, tmp_path)
+    job = tmp_path / "job"
+    assert task.main(["--data", str(data_dir), "--job-dir", str(job), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", f"{data_dir}/report.json says balanced: false",
+                          "--allow-unbalanced")
+    assert not job.exists()  # refused before anything was written
+    assert task.main(["--data", str(data_dir), "--job-dir", str(job), *QUICK, "--allow-unbalanced"]) == 0
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["allow_unbalanced"] is True and metrics["data_balanced"] is False
+
+
+def test_balanced_data_is_recorded_as_such(trained_job):
+    metrics = json.loads((trained_job / "metrics.json").read_text())
+    assert metrics["data_balanced"] is True and metrics["allow_unbalanced"] is False
+
+
+def test_a_second_trainer_on_the_same_job_dir_is_refused_naming_the_first(prepared, tmp_path, capsys):
+    job = tmp_path / "job"
+    with lock_holder(job) as holder:
+        assert task.main(["--data", str(prepared), "--job-dir", str(job), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", f"{job} is being written by test holder (pid {holder.pid}")
+    assert not job.exists()
+
+
+def test_a_read_only_job_dir_is_a_one_line_error(prepared, tmp_path, capsys):
+    with mounted_tmpfs(tmp_path / "ro", "1m", read_only=True) as read_only:
+        assert task.main(["--data", str(prepared), "--job-dir", str(read_only), *QUICK]) == 2
+        assert_one_line_error(capsys.readouterr().err, "trainer", f"--job-dir {read_only}: read-only file system")
+        assert task.main(["--data", str(prepared), "--job-dir", str(read_only / "job"), *QUICK]) == 2
+        assert_one_line_error(capsys.readouterr().err, "trainer", str(read_only / "job"), "read-only file system")
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS"])
+def test_a_checkpoint_write_that_fails_is_a_one_line_error(prepared, tmp_path, capsys, monkeypatch, errno_name):
+    import errno
+
+    import keras
+
+    number = getattr(errno, errno_name)
+
+    def failing_save(self, path, *args, **kwargs):
+        raise OSError(number, os.strerror(number), path)
+
+    monkeypatch.setattr(keras.Model, "save_weights", failing_save)
+    job = tmp_path / "job"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", f"cannot write --job-dir {job}: ",
+                          "no space left on device" if errno_name == "ENOSPC" else "read-only file system")
+    assert not (job / "metrics.json").exists()
+
+
+def test_an_export_that_fails_midway_leaves_no_version_and_no_finished_job(prepared, tmp_path, capsys, monkeypatch):
+    import errno
+
+    real_save = tf.saved_model.save
+
+    def save_then_fill_the_disk(module, export_dir, signatures=None):
+        real_save(module, export_dir, signatures=signatures)
+        raise OSError(errno.ENOSPC, "No space left on device")  # as if the profile's write found the disk full
+
+    monkeypatch.setattr(tf.saved_model, "save", save_then_fill_the_disk)
+    job = tmp_path / "job"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", "no space left on device")
+    assert not (job / "metrics.json").exists()
+    assert [p.name for p in (job / "export").iterdir() if p.name.isdigit()] == []  # the gate and TF Serving take none
+
+
+def test_the_free_space_guard_stops_before_a_checkpoint_that_would_not_fit(prepared, tmp_path, capsys, monkeypatch):
+    from reviews import storage
+
+    monkeypatch.setattr(storage, "free_bytes", lambda path: 100_000)  # less than one model's weights
+    job = tmp_path / "job"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", f"cannot write the checkpoints in {job}/checkpoints: "
+                          "no space left on device (0.1 MiB free, about")
+    assert not (job / "checkpoints" / "best.weights.h5").exists()
+
+
+@pytest.mark.slow
+def test_a_full_job_dir_is_a_one_line_error_not_a_crash(prepared, tmp_path):
+    # The case that crashed with a segfault inside HDF5: a 3 MB disk fills while training.
+    with mounted_tmpfs(tmp_path / "small", "3m") as small:
+        for attempt in ("first", "rerun"):
+            result = run_module("trainer.task", "--data", str(prepared), "--job-dir", str(small / "job"),
+                                "--epochs", "4", "--steps-per-epoch", "2", "--batch-size", "32")
+            assert result.returncode == 2, (attempt, result.returncode, result.stderr[-3000:])
+            assert_one_line_error(result.stderr, "trainer", str(small / "job"), "no space left on device")
+            assert not (small / "job" / "metrics.json").exists()

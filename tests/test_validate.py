@@ -38,6 +38,37 @@ def test_bad_values_are_rejected_with_a_reason(index, value, reason):
     assert caught.value.reason == reason
 
 
+@pytest.mark.parametrize("index, value, reason", [
+    # What Python's int() takes but an integer field of the schema does not: ASCII digits only.
+    (6, " 5", "not_an_integer"), (6, "+4", "not_an_integer"), (0, "1_000", "not_an_integer"),
+    (6, "\u0663", "not_an_integer"), (7, "1300000000 ", "not_an_integer"), (0, "\uff11", "not_an_integer"),
+    # Time: Unix seconds between 1995-01-01 and 2099-12-31, whatever the clock says.
+    (7, "1300000000000", "out_of_range"), (7, "788918399", "out_of_range"), (7, "4102444800", "out_of_range"),
+    (7, "0", "out_of_range"),
+])
+def test_integers_are_ascii_digits_and_time_is_seconds_of_a_review(index, value, reason):
+    values = list(GOOD)
+    values[index] = value
+    with pytest.raises(Rejection) as caught:
+        validated_review(record(values))
+    assert caught.value.reason == reason, caught.value.detail
+
+
+@pytest.mark.parametrize("time", ["788918400", "4102444799", "1351209600"])
+def test_time_bounds_are_inclusive(time):
+    assert validated_review(record(GOOD[:7] + (time,) + GOOD[8:]))["Time"] == int(time)
+
+
+def test_millisecond_times_are_rejected_column_wise_too():
+    # The vectorised fast path applies the same bounds as the per-record rule.
+    header = "Id,ProductId,UserId,ProfileName,HelpfulnessNumerator,HelpfulnessDenominator,Score,Time,Summary,Text"
+    data = (header + "\n1,B1,U1,N,1,2,5,1300000000,S,good\n2,B2,U2,N,1,2,5,1300000000000,S,good\n").encode()
+    batches = list(batches_in_file("ms.csv", io.BytesIO(data)))
+    valid, rejected = zip(*(column_wise(batch) for batch in batches))
+    assert [row["Id"] for part in valid for _, row in part] == [1]
+    assert [(number, reason) for part in rejected for number, reason, _ in part] == [(2, "out_of_range")]
+
+
 def test_rejection_line_keeps_what_was_read():
     rejection = Rejection("column_count", "3 fields, expected 10")
     line = json.loads(rejection_line(record(("1", "x", "caf\udcc3")), rejection))
@@ -67,8 +98,8 @@ def test_column_wise_validation_is_the_per_record_rule():
     # Plain rows that only int() or str.strip() can judge go through validated_review too.
     lines = ["Id,ProductId,UserId,ProfileName,HelpfulnessNumerator,HelpfulnessDenominator,Score,Time,Summary,Text"]
     lines += [f"{i},B{i},U{i},Name,1,2,{1 + i % 5},{1300000000 + i},S,Text {i}" for i in range(1, 41)]
-    lines[3] = "3,B3,U3,Name,1,2,+4,1300000003,S,Text 3"  # int() takes a sign
-    lines[4] = "4,B4,U4,Name,1,2,4, 1300000004 ,S,Text 4"  # and spaces
+    lines[3] = "3,B3,U3,Name,1,2,+4,1300000003,S,Text 3"  # int() takes a sign; the schema does not
+    lines[4] = "4,B4,U4,Name,1,2,4, 1300000004 ,S,Text 4"  # nor spaces
     lines[5] = "5,B5,U5,Name,1,2,4,1300000005,S,!!!"  # punctuation is text
     lines[6] = "6,B6,U6,Name,1,2,4,1300000006,S,\u00a0\u2003"  # Unicode spaces are blank to strip()
     lines[7] = "7,B7,U7,Name,1,2,7,1300000007,S,Text"  # out of range
@@ -84,7 +115,7 @@ def test_column_wise_validation_is_the_per_record_rule():
         valid, rejected = zip(*(column_wise(batch) for batch in batches))
         assert sorted(v for part in valid for v in part) == sorted(expected_valid), source
         assert sorted(r for part in rejected for r in part) == sorted(expected_rejected), source
-    assert {n for n, *_ in per_record([r for b in batches_in_file("plain.csv", io.BytesIO(data)) for r in b.records()])[1]} == {6, 7, 8, 10}
+    assert {n for n, *_ in per_record([r for b in batches_in_file("plain.csv", io.BytesIO(data)) for r in b.records()])[1]} == {3, 4, 6, 7, 8, 10}
 
 
 @pytest.mark.parametrize("read, validate, count", [

@@ -4,6 +4,7 @@ import csv
 import hashlib
 import json
 import pathlib
+import shutil
 import subprocess
 
 import numpy as np
@@ -14,7 +15,7 @@ from deploy import serving, vertex, workflow
 from deploy.workflow import gate as gating
 from deploy.workflow import pipeline
 from deploy.workflow.__main__ import main as workflow_main
-from tests.conftest import REPO, TINY_LENGTH, TINY_VOCAB, run_module
+from tests.conftest import REPO, TINY_LENGTH, TINY_VOCAB, assert_one_line_error, lock_holder, raced, run_module
 from tests.test_preprocess import read_split
 
 PREPROCESS = ["--vocab-size", str(TINY_VOCAB), "--max-length", str(TINY_LENGTH), "--num-shards", "2"]
@@ -381,3 +382,83 @@ def test_the_serving_server_answers_health_and_predictions_like_the_export(train
         assert reply.status == 400 and "is not a byte count" in json.loads(reply.read())["error"]
     finally:
         httpd.shutdown()
+
+
+# ---------------------------------------------------------------- faults at the edges
+
+def blessed_copies(two_runs, synthetic_csv, folder: pathlib.Path) -> tuple[pathlib.Path, list[str]]:
+    """Both runs copied into a fresh work dir and gated against its empty serving
+    dir (floor 0: both blessed), as two runs that reach their push at once."""
+    work, _, _ = two_runs
+    for run_id in ("first", "weak"):
+        shutil.copytree(work / "runs" / run_id, folder / "runs" / run_id)
+        blessing = gating.gate(gating.GateConfig(run_dir=str(folder / "runs" / run_id), serving_dir=str(folder / "serving"),
+                                                 input=str(synthetic_csv), auc_tolerance=1.0, auc_floor=0.0))
+        assert blessing["blessed"] and blessing["baseline"] is None
+    return folder, ["first", "weak"]
+
+
+def push_args(folder: pathlib.Path, run_id: str) -> list[str]:
+    return ["push", "--run-dir", str(folder / "runs" / run_id), "--serving-dir", str(folder / "serving"), "--run-id", run_id]
+
+
+@pytest.mark.slow
+def test_two_pushes_at_once_make_one_whole_version_labelled_with_its_run(two_runs, synthetic_csv, tmp_path):
+    folder, run_ids = blessed_copies(two_runs, synthetic_csv, tmp_path / "work")
+    exports = {run_id: tree_state(pathlib.Path(json.loads((folder / "runs" / run_id / "blessing.json").read_text())["candidate"]))
+               for run_id in run_ids}
+    assert exports["first"] != exports["weak"]
+    for attempt in range(4):
+        shutil.rmtree(folder / "serving", ignore_errors=True)
+        results = raced(tmp_path / f"barrier-{attempt}", *[("deploy.workflow.__main__", *push_args(folder, r)) for r in run_ids])
+        statuses = [r.returncode for r in results]
+        assert sorted(statuses) == [0, 2], [(r.returncode, r.stderr[-2000:]) for r in results]
+        winner = run_ids[statuses.index(0)]
+        loser = results[statuses.index(2)]
+        assert_one_line_error(loser.stderr, "workflow")
+        assert ("is being written by deploy.workflow push of run" in loser.stderr
+                or "is served now: run the gate again before pushing" in loser.stderr), loser.stderr
+        assert sorted(p.name for p in (folder / "serving").iterdir()) == ["1"]  # no leftover, no second version
+        version = folder / "serving" / "1"
+        pushed = json.loads((version / gating.PUSHED).read_text())
+        served = {k: v for k, v in tree_state(version).items() if k not in (gating.PUSHED, gating.SEEN_REVIEWS)}
+        # Labelled with the run whose files it holds, every file of them, and only those.
+        assert pushed["run_id"] == winner and served == exports[winner] == pushed["file_sha256"]
+        assert pushed["verified_against"] == "lineage.json"
+
+
+@pytest.mark.slow
+def test_a_push_whose_copy_differs_from_the_runs_lineage_pushes_nothing(two_runs, synthetic_csv, tmp_path, capsys):
+    folder, _ = blessed_copies(two_runs, synthetic_csv, tmp_path / "work")
+    candidate = pathlib.Path(json.loads((folder / "runs" / "first" / "blessing.json").read_text())["candidate"])
+    with (candidate / "saved_model.pb").open("ab") as handle:
+        handle.write(b"\0")  # changed after the train step recorded it
+    assert workflow_main(push_args(folder, "first")) == 2
+    assert_one_line_error(capsys.readouterr().err, "workflow", f"the copy of {candidate} differs from its lineage in "
+                          "saved_model.pb", "nothing pushed")
+    assert list((folder / "serving").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_push_onto_a_full_disk_is_a_one_line_error(two_runs, synthetic_csv, tmp_path, capsys, monkeypatch):
+    import errno
+
+    folder, _ = blessed_copies(two_runs, synthetic_csv, tmp_path / "work")
+
+    def full_disk_copy(source, target, overwrite=False):
+        raise OSError(errno.ENOSPC, "No space left on device", target)
+
+    monkeypatch.setattr(tf.io.gfile, "copy", full_disk_copy)
+    assert workflow_main(push_args(folder, "first")) == 2
+    assert_one_line_error(capsys.readouterr().err, "workflow", f"cannot write --serving-dir {folder / 'serving'}: "
+                          "no space left on device")
+    assert gating.versions(str(folder / "serving")) == []
+
+
+def test_a_run_id_being_run_elsewhere_is_refused_naming_the_holder(synthetic_csv, tmp_path, capsys):
+    with lock_holder(tmp_path / "runs" / "busy") as holder:
+        assert workflow_main(["run", "--input", str(synthetic_csv), "--work-dir", str(tmp_path), "--run-id", "busy",
+                              *PREPROCESS, *TRAINER]) == 2
+    assert_one_line_error(capsys.readouterr().err, "workflow", f"{tmp_path}/runs/busy is being written by test holder "
+                          f"(pid {holder.pid}")
+    assert not (tmp_path / "runs" / "busy").exists()

@@ -12,7 +12,10 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from reviews.storage import checked_space, write_whole
 
 
 def read_json(path: str, default=None):
@@ -23,8 +26,8 @@ def read_json(path: str, default=None):
 
 
 def write_json(path: str, value) -> None:
-    with tf.io.gfile.GFile(path, "w") as handle:
-        json.dump(value, handle, indent=2)
+    """Whole or not at all: metrics.json's presence marks a run finished."""
+    write_whole(path, json.dumps(value, indent=2))
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -131,3 +134,30 @@ class BestEpochCheckpoint(keras.callbacks.Callback):
             write_json(self.state_path, self.best)  # after the weights: it never names weights not yet written
         elif self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
+
+
+def variables_bytes(variables) -> int:
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+class FreeSpaceGuard(keras.callbacks.Callback):
+    """Stops training with a one-line StorageError when an epoch's checkpoints
+    would not fit in the free space left. Goes first among the callbacks: HDF5
+    fails a weights save on a full disk with a crash of the whole process (a
+    segfault), not an exception anything could catch."""
+
+    HEADROOM = 2**20  # HDF5's own structure, history.json, TensorBoard's events
+
+    def __init__(self, checkpoints_dir: str):
+        super().__init__()
+        self.checkpoints_dir = checkpoints_dir
+
+    def bytes_needed(self) -> int:
+        """The best epoch's weights, and the backup's weights and optimizer state
+        (written beside the previous backup before it is removed)."""
+        weights = variables_bytes(self.model.weights)
+        optimizer = variables_bytes(getattr(self.model.optimizer, "variables", []))
+        return weights + 2 * (weights + optimizer) + self.HEADROOM
+
+    def on_epoch_end(self, epoch, logs=None):
+        checked_space(self.checkpoints_dir, self.bytes_needed(), "the checkpoints in")

@@ -29,6 +29,7 @@ class DataSpec:
     sequence_length: int
     feature_spec: dict
     examples: dict  # split -> count, from report.json
+    balanced: bool = True  # report.json's ledger: every row read has a fate
 
     def files(self, split: str) -> list[str]:
         return sorted(tf.io.gfile.glob(os.path.join(self.data_dir, split, "*" + TFRECORD_SUFFIX)))
@@ -48,6 +49,7 @@ def data_spec(data_dir: str) -> DataSpec:
         sequence_length=sequence_length(tft_output),
         feature_spec=tft_output.transformed_feature_spec(),
         examples=report["examples"],
+        balanced=bool(report.get("balanced", True)),
     )
     for split in SPLITS:
         if not spec.examples.get(split):

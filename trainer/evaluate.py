@@ -37,6 +37,9 @@ from pipelines.transform import NUM_WORDS, REVIEW_ID, TIME, VOCAB_NAME
 from pipelines.validate import Rejection, validated_review
 from trainer import artifacts, data, evaluation, models, report
 from trainer.export import THRESHOLD
+from reviews.errors import OneLineError
+from reviews.locks import exclusive_writer
+from reviews.storage import StorageError, storage_errors_in_one_line, writable_problem
 
 LOG = logging.getLogger(__name__)
 MISTAKES = 10
@@ -51,7 +54,7 @@ class EvaluateConfig:
     verbose: bool = False
 
 
-class UsageError(Exception):
+class UsageError(OneLineError):
     """Reported on one line with exit status 2."""
 
 
@@ -238,6 +241,9 @@ def evaluate(config: EvaluateConfig) -> dict:
     if metrics.get("vocabulary_sha256") and vocabulary_digest(data_dir) != metrics["vocabulary_sha256"]:
         raise UsageError(f"--data {data_dir} was made with another vocabulary than the job's data ({metrics['data']}): "
                          "its ids mean other words to this model")
+    problem = writable_problem(os.path.join(config.job_dir, "evaluation"), "the evaluation report in")
+    if problem:
+        raise StorageError(problem)
     model = evaluated_model(metrics, config.job_dir, spec)
     bucketed = bool(metrics.get("bucket_by_length", True))
     val = split_columns(model, spec, "val", config.batch_size, bucketed)
@@ -277,8 +283,10 @@ def main(argv=None) -> int:
     config = parsed_config(argv)
     logs.configure(config.verbose)
     try:
-        result = evaluate(config)
-    except (UsageError, data.DataError) as error:
+        with exclusive_writer(config.job_dir, "trainer.evaluate"):
+            with storage_errors_in_one_line(os.path.join(config.job_dir, "evaluation"), "the evaluation report in"):
+                result = evaluate(config)
+    except (OneLineError, data.DataError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     print(summary_line(result, os.path.join(config.job_dir, "evaluation")))

@@ -14,6 +14,7 @@ looks like the data the model learnt from.
 """
 import json
 import os
+import shutil
 import time
 
 import keras
@@ -22,6 +23,7 @@ import tensorflow_transform as tft
 
 from pipelines.exports import PROFILE
 from pipelines.transform import NUM_WORDS, TEXT, TOKENS, model_vocabulary_size
+from trainer.artifacts import variables_bytes
 from trainer.data import cut_to_longest
 
 THRESHOLD = 0.5
@@ -95,16 +97,35 @@ def versioned_dir(export_root: str) -> str:
     return os.path.join(export_root, str(int(time.time())))
 
 
+def bytes_needed(model: keras.Model, data_dir: str) -> int:
+    """About what an export takes on disk: the weights, the transform graph with its vocabulary, the serving graph."""
+    transform_dir = os.path.join(data_dir, "transform_fn")
+    transform = sum(tf.io.gfile.stat(os.path.join(root, name)).length
+                    for root, _, names in tf.io.gfile.walk(transform_dir) for name in names)
+    return variables_bytes(model.weights) + transform + 4 * 2**20
+
+
 def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str, profile: dict | None = None) -> str:
+    """Writes the SavedModel whole or not at all: locally into a hidden folder
+    beside `export_dir`, renamed into place once complete (TF Serving, the gate
+    and the push load only numeric folders, so a half export is never taken)."""
     module = SentimentModule(model, tft_output)
     signatures = {
         "serving_default": module.serve_text,
         "serve_tf_example": module.serve_tf_example,
         "transform_features": module.transform_features,
     }
-    tf.saved_model.save(module, export_dir, signatures=signatures)
+    local_and_new = "://" not in export_dir and not os.path.exists(export_dir)
+    target = export_dir
+    if local_and_new:
+        target = os.path.join(os.path.dirname(export_dir), f".partial-{os.path.basename(export_dir)}")
+        if os.path.exists(target):
+            shutil.rmtree(target)  # what an earlier, failed export left
+    tf.saved_model.save(module, target, signatures=signatures)
     if profile is not None:
-        tf.io.gfile.makedirs(os.path.join(export_dir, "assets.extra"))
-        with tf.io.gfile.GFile(os.path.join(export_dir, PROFILE), "w") as handle:
+        tf.io.gfile.makedirs(os.path.join(target, "assets.extra"))
+        with tf.io.gfile.GFile(os.path.join(target, PROFILE), "w") as handle:
             json.dump(profile, handle, indent=2)
+    if local_and_new:
+        os.rename(target, export_dir)
     return export_dir

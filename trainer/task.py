@@ -35,6 +35,9 @@ import numpy as np
 
 from pipelines import logs
 from pipelines.runtime import input_problem, is_within, output_problem
+from reviews.errors import OneLineError
+from reviews.locks import exclusive_writer
+from reviews.storage import StorageError, checked_space, storage_errors_in_one_line, writable_problem
 from trainer import artifacts, data, evaluate, evaluation, export, models, recipes, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
@@ -63,6 +66,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None  # None: the model's recipe; 0: off
     raw_input: str | None = None  # the raw reviews: texts for the evaluation report's list of mistakes
     evaluation: bool = True  # write JOB/evaluation/ (a workflow may run trainer.evaluate as its own step instead)
+    allow_unbalanced: bool = False  # train on data whose report.json ledger does not balance (rows were lost)
     verbose: bool = False
     overwrite: bool = False
 
@@ -104,7 +108,7 @@ class JobPaths:
         return os.path.join(self.checkpoints, "final.weights.h5")
 
 
-class UsageError(Exception):
+class UsageError(OneLineError):
     """Reported on one line with exit status 2."""
 
 
@@ -135,6 +139,8 @@ def parsed_config(argv=None) -> TrainConfig:
                         help="the raw reviews --data was made from: texts for the evaluation report's list of mistakes")
     parser.add_argument("--evaluation", action=argparse.BooleanOptionalAction, default=True,
                         help="write the evaluation report to JOB/evaluation/ (--no-evaluation: leave it to trainer.evaluate)")
+    parser.add_argument("--allow-unbalanced", action="store_true",
+                        help="train on --data whose report.json says balanced: false (rows were lost; recorded in metrics.json)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --job-dir")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     args = parser.parse_args(argv)
@@ -195,6 +201,9 @@ def prepared_job_dir(config: TrainConfig) -> None:
             raise UsageError(f"--overwrite would delete --data {config.data!r}, which lies inside --job-dir {config.job_dir!r}")
         if is_chief():
             tf.io.gfile.rmtree(config.job_dir)
+    problem = writable_problem(config.job_dir, "--job-dir")
+    if problem:
+        raise StorageError(problem)
     tf.io.gfile.makedirs(config.job_dir)
     if is_chief():
         artifacts.write_json(run_file, {"model": config.model, "data": config.data})
@@ -239,6 +248,7 @@ def resumed_epoch(backup_dir: str) -> int:
 
 def callbacks(paths: JobPaths, examples_per_epoch: int, best: artifacts.BestEpochCheckpoint) -> list[keras.callbacks.Callback]:
     chosen = [
+        artifacts.FreeSpaceGuard(paths.checkpoints),  # first: it stops training before a save that would not fit
         best,  # before the backup: a kill between the two re-runs the epoch rather than losing its best
         keras.callbacks.BackupAndRestore(paths.backup, double_checkpoint=True),
         keras.callbacks.TensorBoard(paths.logs),
@@ -294,12 +304,30 @@ def idf_adapted(model: keras.Model, spec: data.DataSpec, batch_size: int) -> ker
     return model
 
 
+def job_dir_lock(job_dir: str):
+    """The job dir's one-writer lock, held by the chief (the other workers write scratch dirs of their own)."""
+    problem = output_problem(job_dir, "--job-dir")
+    if problem:
+        raise UsageError(problem)
+    return exclusive_writer(job_dir, "trainer.task") if is_chief() else contextlib.nullcontext()
+
+
+def balanced_data(spec: data.DataSpec, allow_unbalanced: bool) -> data.DataSpec:
+    """Data whose ledger does not balance lost rows somewhere: refused unless the user says otherwise."""
+    if not spec.balanced and not allow_unbalanced:
+        raise data.DataError(f"{spec.data_dir}/report.json says balanced: false (rows were lost between preprocessing "
+                             "stages): rerun pipelines.preprocess, or pass --allow-unbalanced to train on it anyway")
+    if not spec.balanced:
+        LOG.warning("training on %s although its ledger does not balance (--allow-unbalanced)", spec.data_dir)
+    return spec
+
+
 def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
     if config.raw_input and input_problem(config.raw_input, "--raw-input"):
         raise UsageError(input_problem(config.raw_input, "--raw-input"))
-    spec = data.data_spec(config.data)
+    spec = balanced_data(data.data_spec(config.data), config.allow_unbalanced)
     bucketed = config.bucket_by_length
     # Built before anything is written: it fails if a worker would get no file.
     train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed,
@@ -369,6 +397,8 @@ def train(config: TrainConfig) -> dict:
         "dtype_policy": policy,
         "optimizer": recipe.optimizer_name,
         "learning_rate": config.learning_rate,
+        "data_balanced": spec.balanced,
+        "allow_unbalanced": config.allow_unbalanced,
         **evaluation.binary_metrics(test["label"], test["probability"]),
         "best_epoch": best.best_epoch,
         "best_epoch_by": recipe.best_epoch_by,
@@ -386,6 +416,7 @@ def train(config: TrainConfig) -> dict:
         "examples_per_second": sum(e["examples_per_second"] for e in history) / max(len(history), 1),
     }
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
+    checked_space(export_dir, export.bytes_needed(model, config.data), "the export")
     metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir,
                                             profile=evaluate.validation_profile(val, config.data))
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch,
@@ -406,8 +437,10 @@ def main(argv=None) -> int:
     config = dataclasses.replace(config, job_dir=tuning.trial_job_dir(config.job_dir))
     started = time.time()
     try:
-        metrics = train(config)
-    except (UsageError, data.DataError) as error:
+        with job_dir_lock(config.job_dir):
+            with storage_errors_in_one_line(config.job_dir, "--job-dir"):
+                metrics = train(config)
+    except (OneLineError, data.DataError) as error:
         print(f"trainer: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -97,16 +97,16 @@ STEPS = (
          lambda o, p: [f"{p.job_dir}/export", p.serving_dir, p.prep_dir, o.input], lambda o, p: [p.blessing]),
     Step("push", "deploy.workflow", ("gate",),
          lambda o, p: ["push", "--run-dir", p.run_dir, "--serving-dir", p.serving_dir, "--run-id", p.run_id],
-         lambda o, p: [f"{p.job_dir}/export"], lambda o, p: [newest_version(p.serving_dir)], only_if_blessed=True),
+         lambda o, p: [f"{p.job_dir}/export"], lambda o, p: [pushed_by(p.serving_dir, p.run_id)], only_if_blessed=True),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
 
-def newest_version(serving_dir: str) -> str:
-    """After a push: the version it made (the highest)."""
-    from deploy.workflow.gate import serving_version
+def pushed_by(serving_dir: str, run_id: str) -> str:
+    """After a push: the version this run made (another run may have pushed since)."""
+    from deploy.workflow.gate import version_pushed_by
 
-    return serving_version(serving_dir)
+    return version_pushed_by(serving_dir, run_id)
 
 
 def new_run_id() -> str:

@@ -25,6 +25,9 @@ if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are 
 
 from deploy import workflow  # noqa: E402
 from pipelines import logs  # noqa: E402
+from reviews.errors import OneLineError  # noqa: E402
+from reviews.locks import exclusive_writer  # noqa: E402
+from reviews.storage import storage_errors_in_one_line  # noqa: E402
 
 ACTIONS = ("run", "compile", "submit", "gate", "push")
 PREPROCESS_FLAGS = ("vocab_size", "max_length", "split", "test_fraction", "val_fraction", "num_shards")
@@ -129,7 +132,8 @@ def run(args, trainer_args: list[str]) -> int:
     paths = workflow.RunPaths(args.work_dir.rstrip("/"), args.run_id or workflow.new_run_id())
     resume = f"the same command with --run-id {paths.run_id} resumes it"
     try:
-        blessing, pushed = run_workflow(workflow_options(args, trainer_args), paths)
+        with exclusive_writer(paths.run_dir, f"deploy.workflow run {paths.run_id}"):
+            blessing, pushed = run_workflow(workflow_options(args, trainer_args), paths)
     except StepFailed as error:
         print(f"workflow: error: {error}; {resume}", file=sys.stderr)
         return error.status
@@ -142,7 +146,7 @@ def run(args, trainer_args: list[str]) -> int:
     return 0
 
 
-class WorkflowUsage(Exception):
+class WorkflowUsage(OneLineError):
     """A bad option value: one line, exit status 2."""
 
 
@@ -221,6 +225,16 @@ def submit(args, trainer_args: list[str]) -> int:
     return 0
 
 
+def written_by(action: str, args) -> tuple[str, str]:
+    """(path, what) an action writes, for its one-line storage errors."""
+    return {"run": (args_path(args, "work_dir"), "--work-dir"), "gate": (args_path(args, "run_dir"), "the gate's blessing in"),
+            "push": (args_path(args, "serving_dir"), "--serving-dir")}.get(action, (args_path(args, "output"), "--output"))
+
+
+def args_path(args, name: str) -> str:
+    return str(getattr(args, name, None) or "")
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ACTIONS:
@@ -235,13 +249,13 @@ def main(argv=None) -> int:
     else:
         args, trainer_args = parser.parse_args(rest), []
     logs.configure(args.verbose)
-    from deploy.workflow.gate import GateError
     from trainer.data import DataError
 
     handler = {"run": run, "compile": compile_pipeline, "submit": submit, "gate": gate, "push": push}[action]
     try:
-        return handler(args, trainer_args)
-    except (GateError, DataError, WorkflowUsage) as error:
+        with storage_errors_in_one_line(*written_by(action, args)):
+            return handler(args, trainer_args)
+    except (OneLineError, DataError) as error:
         print(f"workflow: error: {error}", file=sys.stderr)
         return 2
 

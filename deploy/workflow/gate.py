@@ -9,10 +9,13 @@ from the workflow's raw input and labels from the candidate's TFRecords. The can
 least the floor and no worse than the serving model's minus the tolerance;
 the first model needs the floor only.
 
-Push copies a blessed export to SERVING/.incoming-*, then renames it to
-SERVING/<version>/ (the highest version is the newest blessed model). TF
-Serving loads only numeric folders, so a push that dies midway leaves nothing
-it would serve, and the next push removes the leftover.
+Push copies a blessed export to SERVING/.incoming-*, checks the copy against
+the digests the run's lineage.json recorded, then renames it to
+SERVING/<version>/ (the highest version is the newest blessed model), all
+under the serving dir's lock (reviews.locks): two pushes at once are one after
+the other, and the second finds the first's version served and is refused.
+TF Serving loads only numeric folders, so a push that dies midway leaves
+nothing it would serve, and the next push removes the leftover.
 """
 import dataclasses
 import os
@@ -20,9 +23,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from deploy.workflow.lineage import files_under
+from deploy.workflow.lineage import file_digests, files_under, folder_sha256
 from pipelines.exports import loaded_signature, served
 from pipelines.transform import REVIEW_ID, TIME
+from reviews.errors import OneLineError
+from reviews.locks import exclusive_writer
 from trainer import artifacts, data, evaluate, evaluation
 
 ASSETS = "assets.extra"
@@ -32,7 +37,7 @@ INCOMING = ".incoming-"
 SCORING_BATCH = 256
 
 
-class GateError(Exception):
+class GateError(OneLineError):
     """The gate or the push cannot run as asked: one line, exit status 2."""
 
 
@@ -150,32 +155,76 @@ def gate(config: GateConfig) -> dict:
     return result
 
 
-def pushed_version(config: GateConfig, run_id: str) -> str:
-    """Copies the blessed candidate into SERVING/<next version>/ whole, or not at all."""
-    blessing = artifacts.read_json(config.blessing_path)
-    if not blessing or not blessing.get("blessed"):
-        raise GateError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
-    served = serving_version(config.serving_dir)
-    if served != blessing["baseline"]:  # pushed already, or another run pushed since this gate ran
-        raise GateError(f"the gate compared against {blessing['baseline'] or 'no served model'}, but {served} is served "
-                        f"now: run the gate again before pushing")
-    tf.io.gfile.makedirs(config.serving_dir)
-    for leftover in tf.io.gfile.listdir(config.serving_dir):  # a push that died midway
-        if leftover.startswith(INCOMING):
-            tf.io.gfile.rmtree(os.path.join(config.serving_dir, leftover.rstrip("/")))
-    version = str((versions(config.serving_dir) or [0])[-1] + 1)
-    incoming = os.path.join(config.serving_dir, f"{INCOMING}{version}")
-    source = blessing["candidate"]
+def recorded_export_digests(run_dir: str, export: str) -> dict[str, str] | None:
+    """The export's file digests as the run's lineage.json recorded them when
+    the train step ended (None: no lineage, e.g. a run not made by the workflow)."""
+    record = artifacts.read_json(os.path.join(run_dir, "lineage.json")) or {}
+    train = next((step for step in record.get("steps", []) if step.get("name") == "train"), {})
+    folder = next((entry for entry in train.get("outputs", []) if entry.get("path", "").rstrip("/").endswith("/export")), {})
+    if "file_sha256" not in folder:
+        return None
+    prefix = os.path.basename(export.rstrip("/")) + "/"
+    return {name[len(prefix):]: digest for name, digest in folder["file_sha256"].items() if name.startswith(prefix)}
+
+
+def copied_export(source: str, incoming: str) -> dict[str, str]:
+    """Copies the export's files; returns each copy's digest, read back from the copy."""
     for file in files_under(source):
         target = os.path.join(incoming, os.path.relpath(file, source))
         tf.io.gfile.makedirs(os.path.dirname(target))
         tf.io.gfile.copy(file, target, overwrite=True)
-    spec = data.data_spec(config.prep_dir)
-    seen = sorted(key for split in ("train", "val") for key in review_keys(data.split_features(spec, split, (REVIEW_ID, TIME))))
-    with tf.io.gfile.GFile(os.path.join(incoming, SEEN_REVIEWS), "w") as handle:
-        handle.write("".join(f"{review_id} {time}\n" for review_id, time in seen))
-    artifacts.write_json(os.path.join(incoming, PUSHED), {"run_id": run_id, "run_dir": config.run_dir, "export": source,
-                                                          "blessing": blessing})
-    final = os.path.join(config.serving_dir, version)
-    tf.io.gfile.rename(incoming, final)  # last: only now does TF Serving see a new version
+    return file_digests(incoming)
+
+
+def pushed_version(config: GateConfig, run_id: str) -> str:
+    """Copies the blessed candidate into SERVING/<next version>/ whole, or not at
+    all. Under the serving dir's lock: the version is numbered, the copy made,
+    checked against the run's lineage and renamed into place by one writer at a
+    time, so every version holds the files its push.json names."""
+    blessing = artifacts.read_json(config.blessing_path)
+    if not blessing or not blessing.get("blessed"):
+        raise GateError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
+    tf.io.gfile.makedirs(config.serving_dir)
+    with exclusive_writer(config.serving_dir, f"deploy.workflow push of run {run_id}"):
+        served = serving_version(config.serving_dir)
+        if served != blessing["baseline"]:  # pushed already, or another run pushed since this gate ran
+            raise GateError(f"the gate compared against {blessing['baseline'] or 'no served model'}, but {served} is "
+                            f"served now: run the gate again before pushing")
+        for leftover in tf.io.gfile.listdir(config.serving_dir):  # a push that died midway
+            if leftover.startswith(INCOMING):
+                tf.io.gfile.rmtree(os.path.join(config.serving_dir, leftover.rstrip("/")))
+        version = str((versions(config.serving_dir) or [0])[-1] + 1)
+        incoming = os.path.join(config.serving_dir, f"{INCOMING}{version}")
+        source = blessing["candidate"]
+        recorded = recorded_export_digests(config.run_dir, source)
+        expected = file_digests(source) if recorded is None else recorded
+        copied = copied_export(source, incoming)
+        if copied != expected:
+            tf.io.gfile.rmtree(incoming)
+            changed = sorted(set(copied) ^ set(expected) | {f for f in copied if copied[f] != expected.get(f)})
+            raise GateError(f"the copy of {source} differs from {'its lineage' if recorded else 'the export'} in "
+                            f"{', '.join(changed[:3])}{' …' if len(changed) > 3 else ''}: was the export changed after "
+                            "training? nothing pushed")
+        spec = data.data_spec(config.prep_dir)
+        seen = sorted(key for split in ("train", "val")
+                      for key in review_keys(data.split_features(spec, split, (REVIEW_ID, TIME))))
+        with tf.io.gfile.GFile(os.path.join(incoming, SEEN_REVIEWS), "w") as handle:
+            handle.write("".join(f"{review_id} {time}\n" for review_id, time in seen))
+        # From what was copied (and verified), not from what the run says it made.
+        artifacts.write_json(os.path.join(incoming, PUSHED), {
+            "run_id": run_id, "run_dir": config.run_dir, "export": source, "sha256": folder_sha256(copied),
+            "file_sha256": copied, "verified_against": "lineage.json" if recorded is not None else "the export itself",
+            "blessing": blessing})
+        final = os.path.join(config.serving_dir, version)
+        tf.io.gfile.rename(incoming, final)  # last: only now does TF Serving see a new version
     return final
+
+
+def version_pushed_by(serving_dir: str, run_id: str) -> str | None:
+    """The newest version whose push.json names this run: what this run's push made,
+    even when another run pushed after it."""
+    for number in reversed(versions(serving_dir)):
+        version = os.path.join(serving_dir, str(number))
+        if (artifacts.read_json(os.path.join(version, PUSHED)) or {}).get("run_id") == run_id:
+            return version
+    return None

@@ -39,12 +39,22 @@ def described(path: str) -> dict:
     """A file or folder: its size and content digest."""
     if not tf.io.gfile.isdir(path):
         return {"path": path, "bytes": tf.io.gfile.stat(path).length, "sha256": file_sha256(path)}
-    digest, size, files = hashlib.sha256(), 0, files_under(path)
-    for file in files:
-        relative = os.path.relpath(file, path)
-        digest.update(f"{relative}\0{file_sha256(file)}\n".encode())
-        size += tf.io.gfile.stat(file).length
-    return {"path": path, "files": len(files), "bytes": size, "sha256": digest.hexdigest()}
+    each = file_digests(path)
+    size = sum(tf.io.gfile.stat(os.path.join(path, relative)).length for relative in each)
+    return {"path": path, "files": len(each), "bytes": size, "sha256": folder_sha256(each), "file_sha256": each}
+
+
+def file_digests(folder: str) -> dict[str, str]:
+    """Each file's SHA-256 by its path relative to `folder`: what the push checks its copy against."""
+    return {os.path.relpath(file, folder): file_sha256(file) for file in files_under(folder)}
+
+
+def folder_sha256(digests: dict[str, str]) -> str:
+    """One digest over a folder's relative paths and their files' digests."""
+    digest = hashlib.sha256()
+    for relative, file_digest in sorted(digests.items()):
+        digest.update(f"{relative}\0{file_digest}\n".encode())
+    return digest.hexdigest()
 
 
 def example_digest(record: bytes) -> bytes:
