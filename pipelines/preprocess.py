@@ -47,7 +47,7 @@ from pipelines.rules import ApplyNotebookRules
 from pipelines.runtime import beam_args_or_exit, input_problem, is_within, matched_files, output_problem
 from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviewBatches
-from pipelines.split import SPLITS, AssignSplit, SplitFractions
+from pipelines.split import REVIEWS_PER_SPLIT, SPLITS, AssignSplit, SplitFractions
 from pipelines.validate import ValidateReviewBatches
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
@@ -254,12 +254,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: PreprocessConfig, temp_dir: 
         written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(config.output)
     transformed = all_transformed | "DropNoWords" >> beam.ParDo(DropNoWordsFn()).with_outputs(NO_WORDS_TAG, main="kept")
     # Known before the examples are: a split's shards are capped at its reviews.
-    reviews_per_split = (
-        [assigned[split] | f"CountReviews[{split}]" >> beam.Map(lambda reviews, split=split: (split, len(reviews)))
-         for split in SPLITS]
-        | "AllSplitCounts" >> beam.Flatten()
-        | "ReviewsPerSplit" >> beam.CombinePerKey(sum)
-    )
+    reviews_per_split = assigned[REVIEWS_PER_SPLIT] | "ReviewsPerSplit" >> beam.CombinePerKey(sum)
     shards = transformed.kept | "WriteExamples" >> WriteExampleShards(config.output, config.num_shards,
                                                                       reviews_per_split=reviews_per_split)
     stats = transformed.kept | "SplitStats" >> beam.CombinePerKey(report.SplitStatsFn())
