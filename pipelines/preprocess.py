@@ -292,10 +292,12 @@ def run(config: PreprocessConfig, beam_args: list[str]) -> dict:
         os.path.join(config.output, "metadata"),
     )
     LOG.info("preprocess: %s → %s (%s)", config.input, config.output, " ".join(beam_args))
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build_pipeline(pipeline, config)
-    if tf.io.gfile.exists(os.path.join(config.output, "tmp")):
-        tf.io.gfile.rmtree(os.path.join(config.output, "tmp"))
+    try:
+        with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+            build_pipeline(pipeline, config)
+    finally:  # tf.Transform's temporary files, also when the run failed (a full disk stays full otherwise)
+        if tf.io.gfile.exists(os.path.join(config.output, "tmp")):
+            tf.io.gfile.rmtree(os.path.join(config.output, "tmp"))
     with tf.io.gfile.GFile(os.path.join(config.output, "report.json")) as handle:
         return json.load(handle)
 
@@ -329,7 +331,7 @@ def capped_shards_lines(shards: dict | None) -> list[str]:
     if not shards or all(shards[split] == shards["requested"] for split in SPLITS):
         return []
     return [f"--num-shards {shards['requested']:,} capped at each split's reviews: "
-            + ", ".join(f"{split} {shards[split]:,} files" for split in SPLITS)]
+            + ", ".join(f"{split} {shards[split]:,} file{'s' if shards[split] != 1 else ''}" for split in SPLITS)]
 
 
 def summary_lines(result: dict, output_dir: str) -> list[str]:

@@ -1,5 +1,6 @@
-"""What every stage shares and none of them owns, with no Beam in it: the
-trainer, the server and the workflow import this package, never pipelines/.
+"""What the stages share that needs no Beam: the trainer, the server and the
+workflow can import it without loading apache_beam (more of what they share,
+now in pipelines/, belongs here too).
 
 - errors: the one exception type a command line reports on one line (exit 2).
 - locks: one writer per output directory.

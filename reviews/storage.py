@@ -102,8 +102,8 @@ def space_problem(path: str, needed: int, what: str) -> str | None:
     free = free_bytes(path)
     if free >= needed:
         return None
-    return (f"cannot write {what} {path}: no space left on device ({free / 2**20:.1f} MiB free, "
-            f"about {needed / 2**20:.1f} MiB needed)")
+    return (f"cannot write {what} {path}: not enough free space ({free / 2**20:.1f} MiB free, "
+            f"about {needed / 2**20:.1f} MiB needed with room to spare)")
 
 
 def checked_space(path: str, needed: int, what: str) -> None:

@@ -62,5 +62,5 @@ def test_a_read_only_mount_and_a_full_one_are_seen_before_writing(tmp_path):
         assert storage.writable_problem(str(small / "job"), "--job-dir") is None
         assert list((small / "job").iterdir()) == []  # the probe is gone
         assert storage.space_problem(str(small / "job" / "x"), 10 * 2**20, "the export").startswith(
-            f"cannot write the export {small / 'job' / 'x'}: no space left on device (")
+            f"cannot write the export {small / 'job' / 'x'}: not enough free space (")
         assert storage.space_problem(str(small / "job"), 4096, "the export") is None

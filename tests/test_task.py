@@ -511,7 +511,7 @@ def test_data_whose_ledger_does_not_balance_is_refused_unless_allowed(prepared, 
     data_dir = unbalanced_copy(prepared, tmp_path)
     job = tmp_path / "job"
     assert task.main(["--data", str(data_dir), "--job-dir", str(job), *QUICK]) == 2
-    assert_one_line_error(capsys.readouterr().err, "trainer", f"{data_dir}/report.json says balanced: false",
+    assert_one_line_error(capsys.readouterr().err, "trainer", f"{data_dir}/report.json does not say balanced: true",
                           "--allow-unbalanced")
     assert not job.exists()  # refused before anything was written
     assert task.main(["--data", str(data_dir), "--job-dir", str(job), *QUICK, "--allow-unbalanced"]) == 0
@@ -583,7 +583,7 @@ def test_the_free_space_guard_stops_before_a_checkpoint_that_would_not_fit(prepa
     job = tmp_path / "job"
     assert task.main(["--data", str(prepared), "--job-dir", str(job), *QUICK]) == 2
     assert_one_line_error(capsys.readouterr().err, "trainer", f"cannot write the checkpoints in {job}/checkpoints: "
-                          "no space left on device (0.1 MiB free, about")
+                          "not enough free space (0.1 MiB free, about")
     assert not (job / "checkpoints" / "best.weights.h5").exists()
 
 
@@ -595,5 +595,69 @@ def test_a_full_job_dir_is_a_one_line_error_not_a_crash(prepared, tmp_path):
             result = run_module("trainer.task", "--data", str(prepared), "--job-dir", str(small / "job"),
                                 "--epochs", "4", "--steps-per-epoch", "2", "--batch-size", "32")
             assert result.returncode == 2, (attempt, result.returncode, result.stderr[-3000:])
-            assert_one_line_error(result.stderr, "trainer", str(small / "job"), "no space left on device")
+            assert_one_line_error(result.stderr, "trainer", str(small / "job"))
+            last = result.stderr.strip().splitlines()[-1]
+            assert "not enough free space" in last or "no space left on device" in last, last
             assert not (small / "job" / "metrics.json").exists()
+
+
+def test_a_failure_after_the_export_leaves_no_published_version(prepared, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from trainer import artifacts
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(artifacts, "write_loss_plot", full_disk)  # written after the export, before metrics.json
+    job = tmp_path / "job"
+    assert task.main(["--data", str(prepared), "--job-dir", str(job), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", "no space left on device")
+    assert not (job / "metrics.json").exists()
+    assert [p.name for p in (job / "export").iterdir() if p.name.isdigit()] == []
+
+
+def test_a_checkpoint_cut_short_by_a_kill_or_a_full_disk_does_not_block_the_rerun(prepared, tmp_path, capsys, monkeypatch):
+    from trainer import artifacts
+
+    real_end = artifacts.EpochRecorder.on_epoch_end
+
+    def killed_after_first_epoch(self, epoch, logs=None):
+        real_end(self, epoch, logs)
+        raise KeyboardInterrupt  # after the epoch's checkpoints were saved
+
+    job = tmp_path / "job"
+    args = ["--data", str(prepared), "--job-dir", str(job), "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "32",
+            "--no-evaluation"]
+    monkeypatch.setattr(artifacts.EpochRecorder, "on_epoch_end", killed_after_first_epoch)
+    assert task.main(args) == 130
+    monkeypatch.setattr(artifacts.EpochRecorder, "on_epoch_end", real_end)
+    backup = next((job / "checkpoints").glob("backup-*")) / "latest.weights.h5"
+    for cut in (backup, job / "checkpoints" / "best.weights.h5"):
+        cut.write_bytes(cut.read_bytes()[:96])  # what a kill -9 mid-save left
+    assert task.main(args) == 0, capsys.readouterr().err
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["best_epoch"] in (1, 2)
+    assert artifacts.readable_h5(str(job / "checkpoints" / "best.weights.h5"))
+
+
+@pytest.mark.parametrize("content", ["", "{\"examples\": "])
+def test_a_damaged_report_json_is_a_one_line_error(prepared, tmp_path, capsys, content):
+    data_dir = tmp_path / "data"
+    shutil.copytree(prepared, data_dir)
+    (data_dir / "report.json").write_text(content)
+    assert task.main(["--data", str(data_dir), "--job-dir", str(tmp_path / "job"), *QUICK]) == 2
+    assert_one_line_error(capsys.readouterr().err, "trainer", f"{data_dir}/report.json is damaged (not JSON")
+
+
+@pytest.mark.parametrize("balanced", [None, "false", "true", 1])
+def test_only_a_boolean_true_ledger_counts_as_balanced(prepared, tmp_path, capsys, balanced):
+    data_dir = tmp_path / "data"
+    shutil.copytree(prepared, data_dir)
+    report = json.loads((data_dir / "report.json").read_text())
+    report.pop("balanced")
+    if balanced is not None:
+        report["balanced"] = balanced
+    (data_dir / "report.json").write_text(json.dumps(report))
+    assert task.main(["--data", str(data_dir), "--job-dir", str(tmp_path / "job"), *QUICK]) == 2
+    assert "does not say balanced: true" in capsys.readouterr().err

@@ -462,3 +462,22 @@ def test_a_run_id_being_run_elsewhere_is_refused_naming_the_holder(synthetic_csv
     assert_one_line_error(capsys.readouterr().err, "workflow", f"{tmp_path}/runs/busy is being written by test holder "
                           f"(pid {holder.pid}")
     assert not (tmp_path / "runs" / "busy").exists()
+
+
+@pytest.mark.slow
+def test_a_run_whose_gate_went_stale_resumes_by_gating_again(two_runs, synthetic_csv, tmp_path):
+    # Two runs blessed against no served model; the first pushes; the other's push is refused,
+    # and the same command then resumes at the gate, not at the push that cannot succeed.
+    folder, _ = blessed_copies(two_runs, synthetic_csv, tmp_path / "work")
+    assert workflow_main(push_args(folder, "first")) == 0
+    assert workflow_main(push_args(folder, "weak")) == 2  # its gate compared against no served model
+    record = lineage_of(folder, "weak")
+    record["steps"] = [step for step in record["steps"] if step["name"] != "push"]  # as a refused push leaves it
+    (folder / "runs" / "weak" / "lineage.json").write_text(json.dumps(record))
+    args = ["run", "--input", str(synthetic_csv), "--work-dir", str(folder), "--run-id", "weak", *PREPROCESS, *TRAINER,
+            "--learning-rate", "0.00001"]
+    assert workflow_main(args) == 0
+    blessing = json.loads((folder / "runs" / "weak" / "blessing.json").read_text())
+    assert blessing["baseline"] == str(folder / "serving" / "1")  # gated again, against what is served now
+    steps = lineage_of(folder, "weak")["steps"]
+    assert [s["name"] for s in steps] == list(workflow.STEP_NAMES)

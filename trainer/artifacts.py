@@ -5,16 +5,19 @@ history.json is written epoch by epoch, merged with what an earlier,
 interrupted process of the same job wrote, so a resumed run still has every
 epoch once.
 """
+import contextlib
 import io
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from reviews.errors import OneLineError
 from reviews.storage import checked_space, write_whole
 
 
@@ -22,7 +25,12 @@ def read_json(path: str, default=None):
     if not tf.io.gfile.exists(path):
         return default
     with tf.io.gfile.GFile(path) as handle:
-        return json.load(handle)
+        text = handle.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise OneLineError(f"{path} is damaged (not JSON: {error.msg} at line {error.lineno}); "
+                           "rerun the command that wrote it") from None
 
 
 def write_json(path: str, value) -> None:
@@ -161,3 +169,57 @@ class FreeSpaceGuard(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         checked_space(self.checkpoints_dir, self.bytes_needed(), "the checkpoints in")
+
+
+def readable_h5(path: str) -> bool:
+    """Whether every dataset of a .weights.h5 file reads back: a save cut short by a
+    kill or a full disk leaves a file that h5py opens, or not, but cannot load."""
+    import h5py
+
+    def read(_, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(read)
+    except Exception:  # noqa: BLE001 (HDF5 says "truncated", "addr overflow", ...: all mean unusable)
+        return False
+    return True
+
+
+def readable_json(path: str) -> bool:
+    try:
+        read_json(path)
+    except OneLineError:
+        return False
+    return True
+
+
+def repaired_checkpoints(checkpoints_dir: str, backup_dir: str) -> list[str]:
+    """What a kill or a full disk during a save left unusable, set right before a
+    run resumes, so that the same command (or --overwrite) works again: a cut
+    backup falls back to Keras' previous copy (double_checkpoint) or, without one,
+    is dropped (training starts over); a cut best-epoch file is dropped with its
+    state. Returns what was done, for the log. Local paths only."""
+    if "://" in backup_dir:
+        return []
+    done = []
+    latest = os.path.join(backup_dir, "latest.weights.h5")
+    metadata = os.path.join(backup_dir, "training_metadata.json")
+    if os.path.exists(latest) and not (readable_h5(latest) and readable_json(metadata)):
+        previous, previous_metadata = f"{latest}.bkp", f"{metadata}.bkp"
+        if os.path.exists(previous) and readable_h5(previous) and readable_json(previous_metadata):
+            shutil.copyfile(previous, latest)
+            shutil.copyfile(previous_metadata, metadata)
+            done.append(f"the backup {latest} was cut short: resuming from the one before it")
+        else:
+            shutil.rmtree(backup_dir)
+            done.append(f"the backup {latest} was cut short and has no usable copy: training starts over")
+    best = os.path.join(checkpoints_dir, "best.weights.h5")
+    if os.path.exists(best) and not readable_h5(best):
+        os.remove(best)
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(checkpoints_dir, "best.json"))
+        done.append(f"the best epoch's weights {best} were cut short: the best epoch is chosen anew")
+    return done

@@ -49,7 +49,7 @@ def data_spec(data_dir: str) -> DataSpec:
         sequence_length=sequence_length(tft_output),
         feature_spec=tft_output.transformed_feature_spec(),
         examples=report["examples"],
-        balanced=bool(report.get("balanced", True)),
+        balanced=report.get("balanced") is True,  # missing or not a boolean: not known to balance
     )
     for split in SPLITS:
         if not spec.examples.get(split):

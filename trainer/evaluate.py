@@ -172,10 +172,10 @@ def write_evaluation(out_dir: str, val: dict, test: dict, history: list[dict], j
         "history": report.history_png(history, job.get("evaluated_epoch", 0)),
     }
     tf.io.gfile.makedirs(out_dir)
+    # Each file whole, evaluation.json (what trainer.compare reads) last.
     artifacts.write_json(os.path.join(out_dir, "slices.json"), slices)
+    artifacts.write_whole(os.path.join(out_dir, "report.html"), report.report_html(result, slices, pictures))
     artifacts.write_json(os.path.join(out_dir, "evaluation.json"), result)
-    with tf.io.gfile.GFile(os.path.join(out_dir, "report.html"), "w") as handle:
-        handle.write(report.report_html(result, slices, pictures))
     return result
 
 

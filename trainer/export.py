@@ -102,30 +102,43 @@ def bytes_needed(model: keras.Model, data_dir: str) -> int:
     transform_dir = os.path.join(data_dir, "transform_fn")
     transform = sum(tf.io.gfile.stat(os.path.join(root, name)).length
                     for root, _, names in tf.io.gfile.walk(transform_dir) for name in names)
-    return variables_bytes(model.weights) + transform + 4 * 2**20
+    return variables_bytes(model.weights) + transform + 2**20  # + the serving graph (about 1 MiB)
 
 
-def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str, profile: dict | None = None) -> str:
-    """Writes the SavedModel whole or not at all: locally into a hidden folder
-    beside `export_dir`, renamed into place once complete (TF Serving, the gate
-    and the push load only numeric folders, so a half export is never taken)."""
+def staging_dir(export_dir: str) -> str:
+    """Where an export is written before it is published: locally a hidden folder
+    beside it (TF Serving, the gate and the push load only numeric folders, so
+    an export not yet published is never taken); an object store, or a folder
+    named for us (Vertex's AIP_MODEL_DIR), is written in place."""
+    if "://" in export_dir or os.path.exists(export_dir):
+        return export_dir
+    return os.path.join(os.path.dirname(export_dir), f".partial-{os.path.basename(export_dir)}")
+
+
+def publish(export_dir: str) -> str:
+    """Renames the staged export into place: a job publishes it last, just before metrics.json."""
+    staged = staging_dir(export_dir)
+    if staged != export_dir:
+        os.rename(staged, export_dir)
+    return export_dir
+
+
+def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str, profile: dict | None = None,
+                 published: bool = True) -> str:
+    """Writes the SavedModel whole or not at all (staging_dir, then publish;
+    `published=False` leaves the publishing to the caller)."""
     module = SentimentModule(model, tft_output)
     signatures = {
         "serving_default": module.serve_text,
         "serve_tf_example": module.serve_tf_example,
         "transform_features": module.transform_features,
     }
-    local_and_new = "://" not in export_dir and not os.path.exists(export_dir)
-    target = export_dir
-    if local_and_new:
-        target = os.path.join(os.path.dirname(export_dir), f".partial-{os.path.basename(export_dir)}")
-        if os.path.exists(target):
-            shutil.rmtree(target)  # what an earlier, failed export left
+    target = staging_dir(export_dir)
+    if target != export_dir and os.path.exists(target):
+        shutil.rmtree(target)  # what an earlier, failed export left
     tf.saved_model.save(module, target, signatures=signatures)
     if profile is not None:
         tf.io.gfile.makedirs(os.path.join(target, "assets.extra"))
         with tf.io.gfile.GFile(os.path.join(target, PROFILE), "w") as handle:
             json.dump(profile, handle, indent=2)
-    if local_and_new:
-        os.rename(target, export_dir)
-    return export_dir
+    return publish(export_dir) if published else export_dir

@@ -315,8 +315,8 @@ def job_dir_lock(job_dir: str):
 def balanced_data(spec: data.DataSpec, allow_unbalanced: bool) -> data.DataSpec:
     """Data whose ledger does not balance lost rows somewhere: refused unless the user says otherwise."""
     if not spec.balanced and not allow_unbalanced:
-        raise data.DataError(f"{spec.data_dir}/report.json says balanced: false (rows were lost between preprocessing "
-                             "stages): rerun pipelines.preprocess, or pass --allow-unbalanced to train on it anyway")
+        raise data.DataError(f"{spec.data_dir}/report.json does not say balanced: true (rows were lost between "
+                             "preprocessing stages): rerun pipelines.preprocess, or pass --allow-unbalanced to train on it anyway")
     if not spec.balanced:
         LOG.warning("training on %s although its ledger does not balance (--allow-unbalanced)", spec.data_dir)
     return spec
@@ -350,6 +350,8 @@ def train(config: TrainConfig) -> dict:
     LOG.info("%s: %s, %s params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
              f"{model.count_params():,}", type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
              "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
+    for repair in artifacts.repaired_checkpoints(paths.checkpoints, paths.backup):
+        LOG.warning("%s", repair)
     done_epochs = resumed_epoch(paths.backup)
     if done_epochs:
         LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
@@ -418,13 +420,14 @@ def train(config: TrainConfig) -> dict:
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
     checked_space(export_dir, export.bytes_needed(model, config.data), "the export")
     metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir,
-                                            profile=evaluate.validation_profile(val, config.data))
+                                            profile=evaluate.validation_profile(val, config.data), published=False)
     artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch,
                               recipes.best_epoch_phrase(recipe.best_epoch_by))
     if paths.is_chief and config.evaluation:
         result = evaluate.write_evaluation(os.path.join(paths.root, "evaluation"), val, test, history,
                                            evaluate.job_summary(metrics, config.job_dir, config.data), config.raw_input)
         metrics.update(evaluate.metrics_of(result))
+    export.publish(export_dir)  # only now do the gate, the push and TF Serving see it
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
         tf.io.gfile.rmtree(paths.root)

@@ -65,6 +65,15 @@ def recorded_options(options: WorkflowOptions) -> dict:
             "trainer_args": list(options.trainer_args), "auc_tolerance": options.auc_tolerance, "auc_floor": options.auc_floor}
 
 
+def stale_blessing(paths: RunPaths) -> bool:
+    """A blessing measured against another served version than the one served now
+    (another run pushed in between): its push is refused until the gate runs again."""
+    from deploy.workflow.gate import serving_version
+
+    blessing = artifacts.read_json(paths.blessing, {})
+    return bool(blessing.get("blessed")) and serving_version(paths.serving_dir) != blessing.get("baseline")
+
+
 def finished_steps(paths: RunPaths, options: WorkflowOptions) -> list[dict]:
     """The steps an earlier start of this run finished, or a refusal."""
     earlier = artifacts.read_json(paths.lineage)
@@ -78,6 +87,9 @@ def finished_steps(paths: RunPaths, options: WorkflowOptions) -> list[dict]:
         if step.get("exit_status") != 0 and "skipped" not in step:
             break
         done.append(step)
+    if done and done[-1]["name"] == "gate" and stale_blessing(paths):
+        LOG.info("another version is served since run %s's gate: the gate runs again", paths.run_id)
+        done = done[:-1]
     if len(done) == len(STEPS):
         raise RunRefused(f"run {paths.run_id} in {paths.work_dir} is finished ({earlier['steps'][-1]['name']} was its last "
                          "step): give another --run-id")
