@@ -51,7 +51,7 @@ from pipelines.split import REVIEWS_PER_SPLIT, SPLITS, AssignSplit, SplitFractio
 from pipelines.validate import ValidateReviewBatches
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
-from reviews.storage import StorageError, storage_errors_in_one_line, writable_problem
+from reviews.storage import checked_writable, storage_errors_in_one_line
 
 LOG = logging.getLogger(__name__)
 # Reviews per Arrow RecordBatch given to tf.Transform: large enough that TF
@@ -135,11 +135,8 @@ def cleared_output(config: PreprocessConfig) -> None:
         inside = next((path for path in matched_files(config.input) if is_within(path, config.output)), None)
         if inside:
             raise UsageError(f"--overwrite would delete the input {inside!r}, which lies inside --output {config.output!r}")
-        with storage_errors_in_one_line(config.output, "--output"):
-            tf.io.gfile.rmtree(config.output)
-    problem = writable_problem(config.output, "--output")
-    if problem:
-        raise StorageError(problem)
+        tf.io.gfile.rmtree(config.output)
+    checked_writable(config.output, "--output")
 
 
 # Raw batches carry their split as a tf.Transform passthrough column: one
@@ -363,10 +360,9 @@ def main(argv=None) -> int:
         return 0
     try:
         checked(config)
-        with exclusive_writer(config.output, "pipelines.preprocess"):
+        with exclusive_writer(config.output, "pipelines.preprocess"), storage_errors_in_one_line(config.output, "--output"):
             cleared_output(config)
-            with storage_errors_in_one_line(config.output, "--output"):
-                result = run(config, beam_args)
+            result = run(config, beam_args)
     except OneLineError as error:
         print(f"preprocess: error: {error}", file=sys.stderr)
         return 2

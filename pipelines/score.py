@@ -40,7 +40,7 @@ from pipelines.runtime import beam_args_or_exit, input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
 from reviews.errors import OneLineError
-from reviews.storage import StorageError, storage_errors_in_one_line, writable_problem, write_whole
+from reviews.storage import checked_writable, storage_errors_in_one_line, write_whole
 
 LOG = logging.getLogger(__name__)
 CSV_HEADER = "Id,probability,label"
@@ -199,9 +199,7 @@ def usage_problem(config: ScoreConfig) -> str | None:
 
 def scored_with(config: ScoreConfig, beam_args: list[str]) -> tuple[dict | None, dict]:
     """Runs the scoring pipeline; returns the export's training profile (None: no drift check) and the counters."""
-    problem = writable_problem(os.path.dirname(config.output) or ".", "--output's folder")
-    if problem:
-        raise StorageError(problem)
+    checked_writable(os.path.dirname(config.output) or ".", "--output's folder")
     if FileSystems.exists(drift_path(config.output)):  # never leave an earlier run's verdict beside these scores
         FileSystems.delete([drift_path(config.output)])
     training = training_profile(config.model)

@@ -65,9 +65,13 @@ def shards_for(num_shards: int, reviews: int | None) -> int:
     return num_shards if reviews is None else max(1, min(num_shards, reviews))
 
 
+def shards_of(split: str, num_shards: int, reviews_per_split: dict | None) -> int:
+    """`split`'s shard count, given the reviews of every split (None: not known)."""
+    return shards_for(num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
+
+
 def shard_counts(num_shards: int, reviews_per_split: dict | None, splits=SPLITS) -> dict:
-    return {split: shards_for(num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
-            for split in splits}
+    return {split: shards_of(split, num_shards, reviews_per_split) for split in splits}
 
 
 def shard_path(output_dir: str, split: str, shard: int, num_shards: int) -> str:
@@ -106,7 +110,7 @@ class EncodeExamplesFn(beam.DoFn):
 
     def process(self, element, reviews_per_split=None):
         split, batch = element
-        num_shards = shards_for(self.num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
+        num_shards = shards_of(split, self.num_shards, reviews_per_split)
         records = self.encoder.encode(batch)
         self.examples[split].inc(len(records))
         cuts = [len(records) * i // num_shards for i in range(num_shards + 1)]
@@ -115,7 +119,7 @@ class EncodeExamplesFn(beam.DoFn):
                 shard = (self.batches + i) % num_shards
                 self.pending.append(((split, shard), self.compressor.submit(compressed_records, records[start:stop])))
         self.batches += 1
-        yield from self.finished(keep=2 * self.num_shards)  # at most two batches in flight
+        yield from self.finished(keep=2 * num_shards)  # at most two batches in flight
 
     def finish_bundle(self):
         for keyed in self.finished():
@@ -138,7 +142,7 @@ class WriteShardFn(beam.DoFn):
 
     def process(self, element, reviews_per_split=None):
         (split, shard), slices = element
-        num_shards = shards_for(self.num_shards, None if reviews_per_split is None else reviews_per_split.get(split, 0))
+        num_shards = shards_of(split, self.num_shards, reviews_per_split)
         path = shard_path(self.output_dir, split, shard, num_shards)
         partial = f"{path}.{uuid.uuid4().hex}.partial"
         try:

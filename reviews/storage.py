@@ -90,6 +90,12 @@ def writable_problem(directory: str, what: str) -> str | None:
     return None
 
 
+def checked_writable(directory: str, what: str) -> None:
+    problem = writable_problem(directory, what)
+    if problem:
+        raise StorageError(problem)
+
+
 def free_bytes(path: str) -> int:
     stats = os.statvfs(existing_parent(path))
     return stats.f_bavail * stats.f_frsize

@@ -39,7 +39,7 @@ from trainer import artifacts, data, evaluation, models, report
 from trainer.export import THRESHOLD
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
-from reviews.storage import StorageError, storage_errors_in_one_line, writable_problem
+from reviews.storage import checked_writable, storage_errors_in_one_line, write_whole
 
 LOG = logging.getLogger(__name__)
 MISTAKES = 10
@@ -174,7 +174,7 @@ def write_evaluation(out_dir: str, val: dict, test: dict, history: list[dict], j
     tf.io.gfile.makedirs(out_dir)
     # Each file whole, evaluation.json (what trainer.compare reads) last.
     artifacts.write_json(os.path.join(out_dir, "slices.json"), slices)
-    artifacts.write_whole(os.path.join(out_dir, "report.html"), report.report_html(result, slices, pictures))
+    write_whole(os.path.join(out_dir, "report.html"), report.report_html(result, slices, pictures))
     artifacts.write_json(os.path.join(out_dir, "evaluation.json"), result)
     return result
 
@@ -241,9 +241,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     if metrics.get("vocabulary_sha256") and vocabulary_digest(data_dir) != metrics["vocabulary_sha256"]:
         raise UsageError(f"--data {data_dir} was made with another vocabulary than the job's data ({metrics['data']}): "
                          "its ids mean other words to this model")
-    problem = writable_problem(os.path.join(config.job_dir, "evaluation"), "the evaluation report in")
-    if problem:
-        raise StorageError(problem)
+    checked_writable(os.path.join(config.job_dir, "evaluation"), "the evaluation report in")
     model = evaluated_model(metrics, config.job_dir, spec)
     bucketed = bool(metrics.get("bucket_by_length", True))
     val = split_columns(model, spec, "val", config.batch_size, bucketed)

@@ -37,7 +37,7 @@ from pipelines import logs
 from pipelines.runtime import input_problem, is_within, output_problem
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
-from reviews.storage import StorageError, checked_space, storage_errors_in_one_line, writable_problem
+from reviews.storage import checked_space, checked_writable, storage_errors_in_one_line
 from trainer import artifacts, data, evaluate, evaluation, export, models, recipes, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
@@ -185,10 +185,8 @@ def job_paths(job_dir: str) -> JobPaths:
 
 def prepared_job_dir(config: TrainConfig) -> None:
     """A finished run is kept unless --overwrite; an unfinished one is resumed,
-    if it was a run of the same model (JOB/run.json says which)."""
-    problem = output_problem(config.job_dir, "--job-dir")
-    if problem:
-        raise UsageError(problem)
+    if it was a run of the same model (JOB/run.json says which). (job_dir_lock
+    has refused a job dir that is, or lies under, a file.)"""
     run_file = os.path.join(config.job_dir, "run.json")
     started_model = (artifacts.read_json(run_file) or {}).get("model")
     finished = tf.io.gfile.exists(os.path.join(config.job_dir, "metrics.json"))
@@ -201,9 +199,7 @@ def prepared_job_dir(config: TrainConfig) -> None:
             raise UsageError(f"--overwrite would delete --data {config.data!r}, which lies inside --job-dir {config.job_dir!r}")
         if is_chief():
             tf.io.gfile.rmtree(config.job_dir)
-    problem = writable_problem(config.job_dir, "--job-dir")
-    if problem:
-        raise StorageError(problem)
+    checked_writable(config.job_dir, "--job-dir")
     tf.io.gfile.makedirs(config.job_dir)
     if is_chief():
         artifacts.write_json(run_file, {"model": config.model, "data": config.data})

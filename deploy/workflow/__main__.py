@@ -225,14 +225,14 @@ def submit(args, trainer_args: list[str]) -> int:
     return 0
 
 
+WRITES = {"run": ("work_dir", "--work-dir"), "gate": ("run_dir", "the gate's blessing in"),
+          "push": ("serving_dir", "--serving-dir"), "compile": ("output", "--output"), "submit": ("output", "--output")}
+
+
 def written_by(action: str, args) -> tuple[str, str]:
     """(path, what) an action writes, for its one-line storage errors."""
-    return {"run": (args_path(args, "work_dir"), "--work-dir"), "gate": (args_path(args, "run_dir"), "the gate's blessing in"),
-            "push": (args_path(args, "serving_dir"), "--serving-dir")}.get(action, (args_path(args, "output"), "--output"))
-
-
-def args_path(args, name: str) -> str:
-    return str(getattr(args, name, None) or "")
+    name, what = WRITES[action]
+    return str(getattr(args, name, None) or ""), what
 
 
 def main(argv=None) -> int:

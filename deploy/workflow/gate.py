@@ -184,6 +184,9 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
     blessing = artifacts.read_json(config.blessing_path)
     if not blessing or not blessing.get("blessed"):
         raise GateError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
+    # Read before the lock (seconds at full size): the lock is held only for the push itself.
+    spec = data.data_spec(config.prep_dir)
+    seen = sorted(key for split in ("train", "val") for key in review_keys(data.split_features(spec, split, (REVIEW_ID, TIME))))
     tf.io.gfile.makedirs(config.serving_dir)
     with exclusive_writer(config.serving_dir, f"deploy.workflow push of run {run_id}"):
         served = serving_version(config.serving_dir)
@@ -205,9 +208,6 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
             raise GateError(f"the copy of {source} differs from {'its lineage' if recorded else 'the export'} in "
                             f"{', '.join(changed[:3])}{' …' if len(changed) > 3 else ''}: was the export changed after "
                             "training? nothing pushed")
-        spec = data.data_spec(config.prep_dir)
-        seen = sorted(key for split in ("train", "val")
-                      for key in review_keys(data.split_features(spec, split, (REVIEW_ID, TIME))))
         with tf.io.gfile.GFile(os.path.join(incoming, SEEN_REVIEWS), "w") as handle:
             handle.write("".join(f"{review_id} {time}\n" for review_id, time in seen))
         # From what was copied (and verified), not from what the run says it made.
