@@ -21,7 +21,7 @@ import sys
 import tempfile
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
     # tf.Transform needs Keras 2 (tf_keras) and sets this itself, but only once
@@ -41,13 +41,16 @@ from apache_beam.transforms.window import GlobalWindows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.public import tfxio
 
-from pipelines import logs, report, transform
-from pipelines.transform import NUM_WORDS
+from pipelines import report, transform
+from reviews import logs
+from reviews.contract import NUM_WORDS
 from pipelines.rules import ApplyNotebookRules
-from pipelines.runtime import beam_args_or_exit, input_problem, is_within, matched_files, output_problem
+from pipelines.runtime import beam_args_or_exit
+from reviews.paths import input_problem, is_within, matched_files, output_problem
 from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviewBatches
-from pipelines.split import REVIEWS_PER_SPLIT, SPLITS, AssignSplit, SplitFractions
+from pipelines.split import REVIEWS_PER_SPLIT, AssignSplit, SplitFractions
+from reviews.contract import SPLITS
 from pipelines.validate import ValidateReviewBatches
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer

@@ -19,8 +19,7 @@ import tensorflow_transform as tft
 
 from pipelines import rules
 from pipelines.sink import shard_counts
-from pipelines.split import SPLITS
-from pipelines.transform import LABEL, NUM_WORDS, TOKENS, model_vocabulary_size
+from reviews.contract import LABEL, NUM_WORDS, SPLITS, TOKENS, model_vocabulary_size
 from reviews.storage import write_whole
 from schemas import REVIEW_COLUMNS
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from pipelines.validate import NUMBER, ReviewColumns
+from reviews.validation import NUMBER, ReviewColumns
 
 DROPPED = "dropped"
 NEUTRAL = "neutral_dropped"

@@ -16,7 +16,7 @@ import os
 import random
 import sys
 
-from pipelines import logs
+from reviews import logs
 from schemas import COLUMN_NAMES
 
 POSITIVE = (

@@ -22,7 +22,7 @@ import os
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 from typing import Any, Iterable, Sequence
@@ -34,9 +34,10 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import drift, logs
-from pipelines.exports import NO_WORDS, ExportError, loaded_signature, served, training_profile
-from pipelines.runtime import beam_args_or_exit, input_problem, output_problem
+from reviews import drift, logs
+from reviews.exports import NO_WORDS, ExportError, loaded_signature, served, training_profile
+from pipelines.runtime import beam_args_or_exit
+from reviews.paths import input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
 from reviews.errors import OneLineError

@@ -27,9 +27,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 from tfx_bsl.public import tfxio
 
-from pipelines.split import SPLITS
+from reviews.contract import SPLITS, SUFFIX
 
-SUFFIX = ".tfrecord.gz"
 GZIP_LEVEL = 6  # zlib's default: level 9 made the files 2 % smaller at twice the time
 
 

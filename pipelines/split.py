@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from pipelines.validate import ReviewColumns
+from reviews.contract import SPLITS
+from reviews.validation import ReviewColumns
 
-SPLITS = ("train", "val", "test")
 _BEYOND_ALL = (math.inf, math.inf)
 
 

@@ -14,10 +14,7 @@ import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.public import tfxio
 
-VOCAB_NAME = "words"
-TEXT, LABEL, REVIEW_ID, TIME = "text", "label", "review_id", "time"
-TOKENS, NUM_WORDS = "tokens", "num_words"
-PAD_ID = 0
+from reviews.contract import LABEL, NUM_WORDS, REVIEW_ID, TEXT, TIME, TOKENS, VOCAB_NAME
 
 RAW_FEATURE_SPEC = {
     TEXT: tf.io.FixedLenFeature([], tf.string),
@@ -152,12 +149,3 @@ def preprocessing_fn_for(vocab_size: int, max_length: int, keep_stopwords: bool 
     if max_length < 1:
         raise ValueError(f"--max-length must be positive, got {max_length}")
     return functools.partial(preprocessing_fn, vocab_size=vocab_size, max_length=max_length, keep_stopwords=keep_stopwords)
-
-
-def model_vocabulary_size(tft_output: tft.TFTransformOutput) -> int:
-    """Embedding input size: the words found, plus padding and the OOV id."""
-    return tft_output.vocabulary_size_by_name(VOCAB_NAME) + 2
-
-
-def sequence_length(tft_output: tft.TFTransformOutput) -> int:
-    return int(tft_output.transformed_feature_spec()[TOKENS].shape[0])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines.transform import REVIEW_ID
+from reviews.contract import REVIEW_ID
 from trainer import data
 from tests.conftest import TINY_LENGTH
 

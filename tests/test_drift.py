@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from pipelines import drift
+from reviews import drift
 
 
 def test_histogram_bins_by_lower_bounds_with_the_last_bin_open():

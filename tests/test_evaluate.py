@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from pipelines import drift
+from reviews import drift
 from tests.conftest import assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module
 from tests.test_preprocess import read_split
 from trainer import models

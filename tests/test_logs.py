@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from pipelines import logs
+from reviews import logs
 from tests.conftest import REPO
 
 NOISE = ("oneDNN custom operations", "cuInit", "absl::InitializeLog", "cudart_stub")

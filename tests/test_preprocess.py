@@ -17,7 +17,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import preprocess, rules
-from pipelines.validate import ReviewColumns
+from reviews.validation import ReviewColumns
 from tests.conftest import (FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
                             FIXTURE_ROWS, FIXTURE_UNHELPFUL, assert_one_line_error, lock_holder, mounted_tmpfs, raced,
                             run_module)

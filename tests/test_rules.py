@@ -5,7 +5,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import rules
-from pipelines.validate import NUMBER, ReviewColumns, typed_rows
+from reviews.validation import NUMBER, ReviewColumns, typed_rows
 
 
 def review(id_, product="P1", user="U1", score=5, time=100, text="good", num=0, den=0):

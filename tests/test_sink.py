@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.sink import SUFFIX, EncodeExamplesFn, WriteExampleShards, WriteShardFn, masked_crc32c
+from pipelines.sink import EncodeExamplesFn, WriteExampleShards, WriteShardFn, masked_crc32c
+from reviews.contract import SUFFIX
 from pipelines.runtime import LOCAL_RUNNER
 
 SPEC = {"tokens": tf.io.FixedLenFeature([3], tf.int64), "review_id": tf.io.FixedLenFeature([], tf.int64)}

@@ -9,8 +9,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import sources
-from pipelines.sources import ReadReviews, header_problem, records_in_file
+import reviews.records
+from pipelines.sources import ReadReviews
+from reviews.records import header_problem, records_in_file
 from tests.conftest import FIXTURE_CSV, FIXTURE_ROWS
 
 
@@ -204,9 +205,9 @@ def test_header_problem_reads_cr_only_files_and_names_an_empty_one(tmp_path):
 def state_machine_records(name: str, data: bytes, chunk: int | None = None) -> list:
     """The reader with no fast path: every line through the record state machine
     (given the same chunks, since CR-only files are judged by their first chunk)."""
-    chunk = chunk or sources.READ_CHUNK_BYTES
+    chunk = chunk or reviews.records.READ_CHUNK_BYTES
     chunks = iter([data[i:i + chunk] for i in range(0, len(data), chunk)])
-    return list(sources.CsvReader(name).records(sources.Rereadable(sources.numbered(sources.byte_lines(chunks)))))
+    return list(reviews.records.CsvReader(name).records(reviews.records.Rereadable(reviews.records.numbered(reviews.records.byte_lines(chunks)))))
 
 
 def tricky_csv() -> bytes:
@@ -228,9 +229,9 @@ def tricky_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
-@pytest.mark.parametrize("chunk", [sources.READ_CHUNK_BYTES, 64, 1000])
+@pytest.mark.parametrize("chunk", [reviews.records.READ_CHUNK_BYTES, 64, 1000])
 def test_the_fast_path_reads_exactly_what_the_state_machine_reads(monkeypatch, chunk):
-    monkeypatch.setattr(sources, "READ_CHUNK_BYTES", chunk)  # small chunks: lines cut at every boundary
+    monkeypatch.setattr(reviews.records, "READ_CHUNK_BYTES", chunk)  # small chunks: lines cut at every boundary
     for name, data in [("tricky.csv", tricky_csv()), ("fixture.csv", FIXTURE_CSV.read_bytes()),
                        ("crlf.csv", tricky_csv().replace(b"\n", b"\r\n")), ("cr.csv", tricky_csv().replace(b"\n", b"\r")),
                        ("no_newline_at_end.csv", tricky_csv().rstrip(b"\n"))]:
@@ -238,7 +239,7 @@ def test_the_fast_path_reads_exactly_what_the_state_machine_reads(monkeypatch, c
 
 
 def test_plain_lines_stay_columnar_and_the_rest_are_odd_records():
-    batches = list(sources.batches_in_file("tricky.csv", io.BytesIO(tricky_csv())))
+    batches = list(reviews.records.batches_in_file("tricky.csv", io.BytesIO(tricky_csv())))
     plain = [n for b in batches if b.plain is not None for n in b.plain.column("_number").to_pylist()]
     odd = [record.number for b in batches for record in b.odd]
     records = read(tricky_csv(), "tricky.csv")
@@ -249,7 +250,7 @@ def test_plain_lines_stay_columnar_and_the_rest_are_odd_records():
 
 def test_the_real_sample_is_read_columnar_and_alike(shared_sample):
     data = shared_sample.read_bytes()
-    batches = list(sources.batches_in_file(shared_sample.name, io.BytesIO(data)))
+    batches = list(reviews.records.batches_in_file(shared_sample.name, io.BytesIO(data)))
     assert sum(len(b) for b in batches) == 5000 and sum(len(b.odd) for b in batches) < 50
     assert [r for b in batches for r in b.records()] == state_machine_records(shared_sample.name, data)
 
@@ -283,7 +284,7 @@ def test_fuzzed_files_read_alike_both_ways(monkeypatch, seed):
     data = fuzzed_csv(seed)
     for chunk in (None, 64, 1000):
         if chunk:
-            monkeypatch.setattr(sources, "READ_CHUNK_BYTES", chunk)
+            monkeypatch.setattr(reviews.records, "READ_CHUNK_BYTES", chunk)
         assert read(data, "fuzz.csv") == state_machine_records("fuzz.csv", data, chunk), (seed, chunk)
 
 
@@ -291,12 +292,12 @@ def test_fuzzed_files_read_alike_both_ways(monkeypatch, seed):
 def test_when_arrow_disagrees_the_state_machine_reads_the_run(monkeypatch, failure):
     def disagreeing(self, data):
         if failure == "raises":
-            raise sources.pa.ArrowInvalid("as if a parser changed")
+            raise reviews.records.pa.ArrowInvalid("as if a parser changed")
         return original(self, data).slice(1)  # one row too few
 
-    original = sources.CsvReader.arrow_table
-    monkeypatch.setattr(sources.CsvReader, "arrow_table", disagreeing)
+    original = reviews.records.CsvReader.arrow_table
+    monkeypatch.setattr(reviews.records.CsvReader, "arrow_table", disagreeing)
     data = tricky_csv()
-    batches = list(sources.batches_in_file("tricky.csv", io.BytesIO(data)))
+    batches = list(reviews.records.batches_in_file("tricky.csv", io.BytesIO(data)))
     assert all(b.plain is None for b in batches)
     assert read(data, "tricky.csv") == state_machine_records("tricky.csv", data)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from pipelines.transform import REVIEW_ID, TOKENS
+from reviews.contract import REVIEW_ID, TOKENS
 from tests.conftest import (REPO, assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module,
                             scored_alone_and_among_long_reviews)
 from trainer import data, models, predict, recipes, task

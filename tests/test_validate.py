@@ -6,9 +6,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.sources import RawRecord, batches_in_file, records_in_file
-from pipelines.validate import (NUMBER, Rejection, ValidateReviewBatches, ValidateReviews, rejection_line, validated_batch,
-                                 validated_review)
+from reviews.records import RawRecord, batches_in_file, records_in_file
+from pipelines.validate import ValidateReviewBatches, ValidateReviews
+from reviews.validation import NUMBER, Rejection, rejection_line, validated_batch, validated_review
 from tests.conftest import FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS
 
 GOOD = ("1", "B001", "U1", "Ann", "1", "2", "5", "1300000000", "Nice", "Tasty <br />snack")

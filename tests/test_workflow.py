@@ -350,7 +350,7 @@ def test_the_serving_server_answers_health_and_predictions_like_the_export(train
     import urllib.request
 
     from deploy.serving import server
-    from pipelines.exports import loaded_signature, served
+    from reviews.exports import loaded_signature, served
     from tests.conftest import latest_export
 
     httpd = server.server(latest_export(trained_job), 0)

@@ -8,13 +8,13 @@ import os
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 
 import tensorflow as tf  # noqa: E402
 
-from pipelines import logs  # noqa: E402
+from reviews import logs  # noqa: E402
 from trainer.artifacts import read_json  # noqa: E402
 from trainer.evaluate import metrics_of  # noqa: E402
 

@@ -11,10 +11,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipelines.sink import SUFFIX as TFRECORD_SUFFIX
-from pipelines.sources import StreamDamage, decompressed_chunks
-from pipelines.split import SPLITS
-from pipelines.transform import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
+from reviews.contract import SUFFIX as TFRECORD_SUFFIX
+from reviews.records import StreamDamage, decompressed_chunks
+from reviews.contract import SPLITS
+from reviews.contract import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
 from trainer.artifacts import read_json
 
 

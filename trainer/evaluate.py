@@ -21,7 +21,7 @@ import sys
 import warnings
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 
@@ -30,11 +30,11 @@ import tensorflow as tf
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import drift, logs
-from pipelines.runtime import input_problem, matched_files
-from pipelines.sources import records_in_file
-from pipelines.transform import NUM_WORDS, REVIEW_ID, TIME, VOCAB_NAME
-from pipelines.validate import Rejection, validated_review
+from reviews import drift, logs
+from reviews.paths import input_problem, matched_files
+from reviews.records import records_in_file
+from reviews.contract import NUM_WORDS, REVIEW_ID, TIME, VOCAB_NAME
+from reviews.validation import Rejection, validated_review
 from trainer import artifacts, data, evaluation, models, report
 from trainer.export import THRESHOLD
 from reviews.errors import OneLineError

@@ -10,8 +10,8 @@ import tensorflow as tf
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, f1_score, precision_recall_fscore_support
 
-from pipelines.drift import oov_fractions
-from pipelines.transform import NUM_WORDS, TIME
+from reviews.drift import oov_fractions
+from reviews.contract import NUM_WORDS, TIME
 from trainer.export import THRESHOLD
 
 EPSILON = 1e-7  # Keras' clipping for binary cross-entropy

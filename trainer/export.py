@@ -21,8 +21,8 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipelines.exports import PROFILE
-from pipelines.transform import NUM_WORDS, TEXT, TOKENS, model_vocabulary_size
+from reviews.exports import PROFILE
+from reviews.contract import NUM_WORDS, TEXT, TOKENS, model_vocabulary_size
 from trainer.artifacts import variables_bytes
 from trainer.data import cut_to_longest
 

@@ -10,12 +10,12 @@ import re
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 
-from pipelines import logs  # noqa: E402
-from pipelines.exports import NO_WORDS, ExportError, loaded_signature, scored  # noqa: E402
+from reviews import logs  # noqa: E402
+from reviews.exports import NO_WORDS, ExportError, loaded_signature, scored  # noqa: E402
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")
 

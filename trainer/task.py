@@ -20,7 +20,7 @@ import sys
 import time
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 
@@ -33,8 +33,8 @@ import tensorflow_transform as tft  # noqa: I001
 import keras
 import numpy as np
 
-from pipelines import logs
-from pipelines.runtime import input_problem, is_within, output_problem
+from reviews import logs
+from reviews.paths import input_problem, is_within, output_problem
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
 from reviews.storage import checked_space, checked_writable, storage_errors_in_one_line

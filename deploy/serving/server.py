@@ -17,12 +17,12 @@ import os
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 
 from deploy.serving import MODEL_NAME, SERVING_IMAGE  # noqa: E402
-from pipelines.exports import ExportError, loaded_signature, served  # noqa: E402
+from reviews.exports import ExportError, loaded_signature, served  # noqa: E402
 
 MAX_INSTANCES = 10_000
 TF_SERVING_ROUTE = f"/v1/models/{MODEL_NAME}:predict"

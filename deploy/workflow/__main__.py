@@ -19,12 +19,12 @@ import re
 import sys
 
 if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from pipelines.logs import quiet_start
+    from reviews.logs import quiet_start
 
     quiet_start()
 
 from deploy import workflow  # noqa: E402
-from pipelines import logs  # noqa: E402
+from reviews import logs  # noqa: E402
 from reviews.errors import OneLineError  # noqa: E402
 from reviews.locks import exclusive_writer  # noqa: E402
 from reviews.storage import storage_errors_in_one_line  # noqa: E402
@@ -122,7 +122,7 @@ def parser_for(action: str) -> logs.OneLineParser:
 
 def run(args, trainer_args: list[str]) -> int:
     from deploy.workflow.local import RunRefused, StepFailed, run_workflow
-    from pipelines.runtime import output_problem
+    from reviews.paths import output_problem
 
     if args.run_id and not RUN_ID.fullmatch(args.run_id):
         raise WorkflowUsage(f"--run-id {args.run_id!r}: letters, digits, '.', '_' and '-' only, not first '.' or '-'")

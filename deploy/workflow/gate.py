@@ -24,8 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from deploy.workflow.lineage import file_digests, files_under, folder_sha256
-from pipelines.exports import loaded_signature, served
-from pipelines.transform import REVIEW_ID, TIME
+from reviews.exports import loaded_signature, served
+from reviews.contract import REVIEW_ID, TIME
 from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
 from trainer import artifacts, data, evaluate, evaluation

@@ -51,7 +51,7 @@ def described(path: str, seen: dict) -> dict:
 
 def described_inputs(paths: list[str], seen: dict) -> list[dict]:
     """An input pattern (comma-separated globs) is described file by file."""
-    from pipelines.runtime import matched_files
+    from reviews.paths import matched_files
 
     entries = []
     for path in paths:
