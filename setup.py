@@ -7,6 +7,9 @@ together: tensorflow-transform 1.21 requires tensorflow >=2.21,<2.22.
 """
 import setuptools
 
+# The top-level packages: installed here, and the only code the images copy (.dockerignore).
+PACKAGES = ("reviews", "schemas", "pipelines", "trainer", "deploy")
+
 RUNTIME = [
     "tensorflow==2.21.0",
     "tensorflow-transform==1.21.0",
@@ -38,7 +41,7 @@ setuptools.setup(
     version="0.1.0",
     description="Amazon Fine Food review sentiment: Beam/tf.Transform data prep and Keras LSTM training",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["reviews", "pipelines", "trainer", "deploy", "deploy.*", "schemas"]),
+    packages=setuptools.find_packages(include=[*PACKAGES, "deploy.*"]),
     package_data={
         "schemas": ["*.json"],
         "deploy.serving": ["request.json", "models.config", "*.sh", "Dockerfile"],

@@ -20,10 +20,9 @@ import os
 import sys
 import tempfile
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
-    quiet_start()
+if __name__ == "__main__":
     # tf.Transform needs Keras 2 (tf_keras) and sets this itself, but only once
     # TensorFlow has already loaded all of Keras 3 (with matplotlib and
     # scikit-learn) at import. Nothing here uses Keras 3: set first, the
@@ -52,7 +51,8 @@ from pipelines.sources import ReadReviewBatches
 from pipelines.split import REVIEWS_PER_SPLIT, AssignSplit, SplitFractions
 from reviews.contract import SPLITS
 from pipelines.validate import ValidateReviewBatches
-from reviews.errors import OneLineError
+from pipelines import PipelineError
+from reviews.errors import one_line_errors
 from reviews.locks import exclusive_writer
 from reviews.storage import checked_writable, storage_errors_in_one_line
 
@@ -60,10 +60,6 @@ LOG = logging.getLogger(__name__)
 # Reviews per Arrow RecordBatch given to tf.Transform: large enough that TF
 # calls and per-batch vocabulary counts are few, small enough to stay light.
 TFT_BATCH_SIZE = 4000
-
-
-class UsageError(OneLineError):
-    """Bad command-line input: reported on one line with exit status 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,10 +118,10 @@ def checked(config: PreprocessConfig) -> PreprocessConfig:
     """Fails fast, before any worker starts, on input we can already see is wrong."""
     problem = option_problem(config)
     if problem:
-        raise UsageError(problem)
+        raise PipelineError(problem)
     problem = input_problem(config.input) or output_problem(config.output, "--output")
     if problem:
-        raise UsageError(problem)
+        raise PipelineError(problem)
     return config
 
 
@@ -134,10 +130,10 @@ def cleared_output(config: PreprocessConfig) -> None:
     Runs under the output's lock: a second writer never deletes what the first writes."""
     if tf.io.gfile.exists(config.output) and tf.io.gfile.listdir(config.output):
         if not config.overwrite:
-            raise UsageError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")
+            raise PipelineError(f"output directory {config.output!r} is not empty; pass --overwrite to replace it")
         inside = next((path for path in matched_files(config.input) if is_within(path, config.output)), None)
         if inside:
-            raise UsageError(f"--overwrite would delete the input {inside!r}, which lies inside --output {config.output!r}")
+            raise PipelineError(f"--overwrite would delete the input {inside!r}, which lies inside --output {config.output!r}")
         tf.io.gfile.rmtree(config.output)
     checked_writable(config.output, "--output")
 
@@ -354,6 +350,7 @@ def summary_lines(result: dict, output_dir: str) -> list[str]:
     ]
 
 
+@one_line_errors("preprocess")
 def main(argv=None) -> int:
     config, beam_args = parsed_args(argv)
     logs.configure(config.verbose)
@@ -361,14 +358,10 @@ def main(argv=None) -> int:
         for line in dry_run_lines(config, beam_args):
             print(line)
         return 0
-    try:
-        checked(config)
-        with exclusive_writer(config.output, "pipelines.preprocess"), storage_errors_in_one_line(config.output, "--output"):
-            cleared_output(config)
-            result = run(config, beam_args)
-    except OneLineError as error:
-        print(f"preprocess: error: {error}", file=sys.stderr)
-        return 2
+    checked(config)
+    with exclusive_writer(config.output, "pipelines.preprocess"), storage_errors_in_one_line(config.output, "--output"):
+        cleared_output(config)
+        result = run(config, beam_args)
     for line in summary_lines(result, config.output):
         print(line)
     if not result["balanced"]:

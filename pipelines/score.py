@@ -21,10 +21,7 @@ import logging
 import os
 import sys
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
-
-    quiet_start()
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
@@ -40,7 +37,8 @@ from pipelines.runtime import beam_args_or_exit
 from reviews.paths import input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
-from reviews.errors import OneLineError
+from pipelines import PipelineError
+from reviews.errors import one_line_errors
 from reviews.storage import checked_writable, storage_errors_in_one_line, write_whole
 
 LOG = logging.getLogger(__name__)
@@ -212,19 +210,15 @@ def scored_with(config: ScoreConfig, beam_args: list[str]) -> tuple[dict | None,
     return training, {c.key.metric.name: c.committed for c in result["counters"]}
 
 
+@one_line_errors("score")
 def main(argv=None) -> int:
     config, beam_args = parsed_args(argv)
     logs.configure(config.verbose)
     problem = usage_problem(config)
     if problem:
-        print(f"score: error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        with storage_errors_in_one_line(config.output, "--output"):
-            training, counters = scored_with(config, beam_args)
-    except OneLineError as error:
-        print(f"score: error: {error}", file=sys.stderr)
-        return 2
+        raise PipelineError(problem)
+    with storage_errors_in_one_line(config.output, "--output"):
+        training, counters = scored_with(config, beam_args)
     rejected = sum(v for k, v in counters.items() if k.startswith("rejected_"))
     print(f"scored {counters.get('records', 0) - rejected:,} reviews, rejected {rejected:,}: wrote {config.output}-*")
     if training is not None and FileSystems.exists(drift_path(config.output)):

@@ -1,14 +1,13 @@
-"""Loading a trainer.task export for scoring: shared by trainer.predict and
-pipelines.score, so both refuse a directory that is not one in the same words.
-
-It lives here rather than in trainer/ because pipelines must not import the
-trainer (trainer already imports pipelines' feature names).
-"""
+"""Loading a trainer.task export for scoring: shared by trainer.predict,
+pipelines.score, the server and the workflow's gate, so all of them refuse a
+directory that is not one in the same words."""
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
+
+from reviews.errors import OneLineError
 
 SIGNATURE = "serving_default"
 TEXT = "text"
@@ -18,7 +17,7 @@ NO_WORDS = "no_words"
 PROFILE = os.path.join("assets.extra", "profile.json")
 
 
-class ExportError(Exception):
+class ExportError(OneLineError):
     """The directory is not an export of trainer.task."""
 
 

@@ -24,7 +24,7 @@ import threading
 
 from reviews.storage import storage_cause
 
-OURS = ("pipelines", "trainer", "deploy", "__main__")  # our modules log to logging.getLogger(__name__)
+OURS = ("reviews", "pipelines", "trainer", "deploy", "__main__")  # our modules log to logging.getLogger(__name__)
 # C++ lines a CPU run prints at every start; nothing a user can act on.
 HARMLESS_NATIVE = re.compile(
     rb"All log messages before absl::InitializeLog|oneDNN custom operations are on|Could not find cuda drivers"

@@ -1,23 +1,73 @@
 """Path checks every entry point makes before it starts: inputs that match no
-file, outputs under a file, an output that would contain an input."""
-import os
+file, outputs under a file, an output that would contain an input.
 
-from apache_beam.io.filesystems import FileSystems
+Files are matched on tf.io.gfile (local paths, gs:// and the other file
+systems TensorFlow knows) with Beam's pattern rules, so that a pattern the
+checks accept is one Beam's `fileio.MatchAll` reads the same files for, and the
+trainer matches them without importing Beam. TensorFlow is imported when a
+file is touched, not before.
+"""
+import os
+import posixpath
+import re
 
 from reviews.records import header_problem
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    """Beam's file pattern syntax (FileSystem.translate_pattern): fnmatch's, but
+    `*` stops at a slash and `**` does not."""
+    parts, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            double = pattern[i:i + 1] == "*"
+            i += double
+            parts.append(".*" if double else r"[^/\\]*")
+        elif c == "?":
+            parts.append(".")
+        elif c == "[" and (close := pattern.find("]", i + (pattern[i:i + 1] in "!]") + (pattern[i:i + 2] == "!]"))) != -1:
+            inside = pattern[i:close].replace("\\", "\\\\")
+            i = close + 1
+            parts.append("[" + ("^" + inside[1:] if inside.startswith("!") else "\\" + inside if inside.startswith("^") else inside) + "]")
+        else:
+            parts.append(re.escape(c))
+    return re.compile(r"(?ms)" + "".join(parts) + r"\Z")
+
+
+def files_matching(pattern: str) -> list[str]:
+    """The files one pattern matches, as Beam's FileSystems.match finds them, on
+    tf.io.gfile (local, gs:// and the other file systems TensorFlow knows): a
+    pattern without wildcards names a file or directory that exists; one with
+    them matches the whole path of every file below the directory before the
+    first wildcard."""
+    import tensorflow as tf
+
+    if pattern.endswith("/"):
+        pattern += "*"
+    prefix = re.match(r"^[^[*?]*", pattern).group(0)
+    if prefix == pattern:
+        return [pattern] if tf.io.gfile.exists(pattern) else []
+    folder = prefix if prefix.endswith("/") else posixpath.dirname(prefix)
+    if not folder or not tf.io.gfile.isdir(folder):
+        return []
+    regex = pattern_regex(pattern)
+    found = (posixpath.join(root, name) for root, _, names in tf.io.gfile.walk(folder) for name in names)
+    return sorted(path for path in found if regex.match(path))
 
 
 def unmatched_pattern(patterns: str) -> str | None:
     """The first of the comma-separated patterns that matches no file, if any."""
     for pattern in (p.strip() for p in patterns.split(",")):
-        if not FileSystems.match([pattern])[0].metadata_list:
+        if not files_matching(pattern):
             return pattern
     return None
 
 
 def matched_files(patterns: str) -> list[str]:
     """Every file the comma-separated patterns match."""
-    return [m.path for p in patterns.split(",") if p.strip() for m in FileSystems.match([p.strip()])[0].metadata_list]
+    return [path for p in patterns.split(",") if p.strip() for path in files_matching(p.strip())]
 
 
 def is_within(path: str, directory: str) -> bool:

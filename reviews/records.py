@@ -43,8 +43,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from schemas import COLUMN_NAMES
 
@@ -710,7 +708,9 @@ def records_in_file(source: str, binary) -> Iterator[RawRecord]:
 def header_problem(path: str) -> str | None:
     """What is wrong with a CSV file's header, if anything: checked before a run,
     since a file read by position under a reordered header trains on the wrong columns."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as binary:
+    import tensorflow as tf  # here, not at import: reading records needs no TensorFlow
+
+    with tf.io.gfile.GFile(path, "rb") as binary:
         try:
             first = next(decompressed_chunks(binary), b"")
         except StreamDamage:

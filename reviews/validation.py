@@ -1,10 +1,10 @@
 """Validation of raw records against schemas/reviews.json.
 
-A bad row never stops a run: it leaves on the `rejected` output as a JSON-able
-dict saying where it came from, what was read and why it was refused. Every
-rejection reason is also a Beam counter.
+A bad row never stops a run: it is rejected with a JSON line saying where it
+came from, what was read and why it was refused (pipelines/validate.py sends
+it to the `rejected` output and counts each reason).
 
-`validated_review` is the rule, one record at a time. `ValidateReviewBatches`
+`validated_review` is the rule, one record at a time. `validated_batch`
 applies it to ReviewBatches column-wise: a vectorised test passes the plain
 rows whose every value the rule surely accepts (digits only, a visible ASCII
 character in every required text), and every other row, plain or odd, goes

@@ -39,6 +39,30 @@ def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 
     )
 
 
+def run_main(module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m module args` in this process: the module's `main(args)`, its exit
+    status and what it printed. For checks of a command's result and its one-line
+    errors, without a new interpreter (and TensorFlow's import) each time; what only
+    a process shows (start-up notices, the exit path, signals) uses run_module."""
+    import importlib
+    import io
+
+    main = importlib.import_module(module if module != "deploy.workflow" else "deploy.workflow.__main__").main
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                status = main(list(args))
+            except SystemExit as exit:  # argparse's usage errors
+                status = exit.code if isinstance(exit.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess([module, *args], status, stdout.getvalue(), stderr.getvalue())
+
+
 @contextlib.contextmanager
 def mounted_tmpfs(path, size: str, read_only: bool = False):
     """A small tmpfs at `path` (tests run as root); skips where mounting is not allowed."""

@@ -1,6 +1,6 @@
 import json
 
-from tests.conftest import run_module
+from tests.conftest import run_main, run_module
 from trainer.compare import comparison_table
 
 
@@ -34,5 +34,5 @@ def test_a_report_made_later_by_trainer_evaluate_is_summarised_too(trained_job, 
 
 
 def test_unfinished_job_is_a_one_line_error(tmp_path):
-    result = run_module("trainer.compare", str(tmp_path))
+    result = run_main("trainer.compare", str(tmp_path))
     assert result.returncode == 2 and "has no metrics.json" in result.stderr

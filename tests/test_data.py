@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from reviews.contract import REVIEW_ID
-from trainer import data
+from trainer import TrainerError, data
 from tests.conftest import TINY_LENGTH
 
 
@@ -31,7 +31,7 @@ def test_dataset_streams_batches_of_tokens_and_labels(prepared):
 
 
 def test_missing_transform_output_is_a_data_error(tmp_path):
-    with pytest.raises(data.DataError, match="no transform_fn"):
+    with pytest.raises(TrainerError, match="no transform_fn"):
         data.data_spec(str(tmp_path))
 
 
@@ -41,7 +41,7 @@ def test_empty_split_is_a_data_error(prepared, tmp_path):
     report = json.loads((copy / "report.json").read_text())
     report["examples"]["val"] = 0
     (copy / "report.json").write_text(json.dumps(report))
-    with pytest.raises(data.DataError, match="split 'val'.*empty"):
+    with pytest.raises(TrainerError, match="split 'val'.*empty"):
         data.data_spec(str(copy))
 
 
@@ -52,7 +52,7 @@ def test_each_worker_reads_its_own_files(prepared):
     first, second = ids((2, 0)), ids((2, 1))
     assert first and second and not set(first) & set(second)
     assert sorted(first + second) == ids((1, 0))
-    with pytest.raises(data.DataError, match="4 files for 5 workers"):
+    with pytest.raises(TrainerError, match="4 files for 5 workers"):
         data.dataset(spec, "train", 8, worker_shard=(5, 4))
 
 

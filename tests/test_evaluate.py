@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from reviews import drift
-from tests.conftest import assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module
+from tests.conftest import run_main, assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module
 from tests.test_preprocess import read_split
 from trainer import models
 
@@ -114,7 +114,7 @@ def test_evaluate_alone_reproduces_the_report_and_adds_the_texts(trained_job, sy
     job = tmp_path / "job"
     shutil.copytree(trained_job, job)
     shutil.rmtree(job / "evaluation")
-    result = run_module("trainer.evaluate", "--job-dir", str(job), "--raw-input", str(synthetic_csv))
+    result = run_main("trainer.evaluate", "--job-dir", str(job), "--raw-input", str(synthetic_csv))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("threshold ") and "report.html" in result.stdout and "Traceback" not in result.stderr
     alone, during = evaluation_of(job), evaluation_of(trained_job)
@@ -132,7 +132,7 @@ def test_evaluate_alone_reproduces_the_report_and_adds_the_texts(trained_job, sy
 def test_bad_evaluate_input_is_a_one_line_error(trained_job, tmp_path, case):
     args = ["--job-dir", str(tmp_path)] if case == "unfinished" else [
         "--job-dir", str(trained_job), "--raw-input", str(tmp_path / "nope.csv")]
-    result = run_module("trainer.evaluate", *args)
+    result = run_main("trainer.evaluate", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("evaluate: error: ") and ("no metrics.json" in message if case == "unfinished" else "nope.csv" in message)
@@ -189,7 +189,7 @@ def test_data_with_another_vocabulary_is_refused(trained_job, prepared, tmp_path
     shutil.copytree(prepared, other)
     words = other / "transform_fn" / "assets" / "words"
     words.write_text("\n".join(reversed(words.read_text().splitlines())) + "\n")  # same size, other words
-    result = run_module("trainer.evaluate", "--job-dir", str(trained_job), "--data", str(other))
+    result = run_main("trainer.evaluate", "--job-dir", str(trained_job), "--data", str(other))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "was made with another vocabulary than the job's data" in result.stderr.strip().splitlines()[-1]
 
@@ -246,6 +246,6 @@ def test_a_read_only_job_dir_is_a_one_line_error_for_evaluate(trained_job, tmp_p
         job = mount / "job"
         shutil.copytree(trained_job, job)
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        result = run_module("trainer.evaluate", "--job-dir", str(job))
+        result = run_main("trainer.evaluate", "--job-dir", str(job))
         assert result.returncode == 2
         assert_one_line_error(result.stderr, "evaluate", "read-only file system")

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tests.conftest import REPO, latest_export, run_module
+from tests.conftest import run_main, REPO, latest_export, run_module
 from trainer import data, models, predict
 
 
@@ -22,7 +22,7 @@ def test_predict_cli_prints_probability_and_label_per_review(trained_job, prepar
     export = latest_export(trained_job)
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("\ufeffStale and awful, never again.\n\nDelicious, will buy again!\n😀👍 12345\n")  # with a BOM
-    result = run_module("trainer.predict", "--model", export, "--input", str(reviews), "Great value")
+    result = run_main("trainer.predict", "--model", export, "--input", str(reviews), "Great value")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "probability\tlabel\treview" and len(lines) == 5  # blank line skipped
@@ -44,9 +44,9 @@ def test_a_review_with_no_words_gets_no_score(trained_job):
 
 
 def test_predict_without_export_is_a_one_line_error(tmp_path):
-    result = run_module("trainer.predict", "--model", str(tmp_path), "text")
+    result = run_main("trainer.predict", "--model", str(tmp_path), "text")
     assert result.returncode == 2 and "holds no saved_model.pb" in result.stderr and "Traceback" not in result.stderr
-    result = run_module("trainer.predict", "--model", str(tmp_path / "nope"), "text")
+    result = run_main("trainer.predict", "--model", str(tmp_path / "nope"), "text")
     assert result.stderr.strip().splitlines() == [f"predict: error: {tmp_path / 'nope'} does not exist"]
 
 
@@ -54,7 +54,7 @@ def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):
     module = tf.Module()
     module.double = tf.function(lambda x: {"y": 2 * x}, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
     tf.saved_model.save(module, str(tmp_path / "other"), signatures={"serving_default": module.double})
-    result = run_module("trainer.predict", "--model", str(tmp_path / "other"), "text")
+    result = run_main("trainer.predict", "--model", str(tmp_path / "other"), "text")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is a SavedModel but not a trainer.task export" in result.stderr.strip().splitlines()[-1]
 
@@ -62,7 +62,7 @@ def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):
 def test_non_utf8_input_is_a_one_line_error(trained_job, tmp_path):
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("Très bon café\n".encode("latin-1"))
-    result = run_module("trainer.predict", "--model", latest_export(trained_job), "--input", str(bad))
+    result = run_main("trainer.predict", "--model", latest_export(trained_job), "--input", str(bad))
     assert result.returncode == 2 and "Traceback" not in result.stderr and "cannot read --input" in result.stderr
     argv = subprocess.run([sys.executable.encode(), b"-m", b"trainer.predict", b"--model", latest_export(trained_job).encode(),
                            "Très bon".encode("latin-1")], cwd=REPO, capture_output=True, timeout=300)

@@ -18,7 +18,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import preprocess, rules
 from reviews.validation import ReviewColumns
-from tests.conftest import (FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
+from tests.conftest import (run_main, FIXTURE_CSV, FIXTURE_DUPLICATES, FIXTURE_KEPT, FIXTURE_NEUTRAL, FIXTURE_REJECTED,
                             FIXTURE_ROWS, FIXTURE_UNHELPFUL, assert_one_line_error, lock_holder, mounted_tmpfs, raced,
                             run_module)
 
@@ -156,7 +156,7 @@ def test_a_row_lost_between_stages_unbalances_the_ledger_and_fails_the_run(tmp_p
 def test_a_header_without_a_required_column_is_a_one_line_error(tmp_path):
     rows = [[c for c in r] for r in fixture_rows()]
     path = written_csv(tmp_path / "noscore.csv", [[v for i, v in enumerate(r) if i != 6] for r in rows])
-    result = run_module("pipelines.preprocess", "--input", path, "--output", str(tmp_path / "o"))
+    result = run_main("pipelines.preprocess", "--input", path, "--output", str(tmp_path / "o"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: {path}: the header lacks Score"
 
@@ -181,7 +181,7 @@ def test_raw_feature_batches_are_full_size_and_carry_their_split():
 
 
 def test_missing_input_is_a_one_line_error(tmp_path):
-    result = run_module("pipelines.preprocess", "--input", str(tmp_path / "nope*.csv"), "--output", str(tmp_path / "o"))
+    result = run_main("pipelines.preprocess", "--input", str(tmp_path / "nope*.csv"), "--output", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: no input file matches {str(tmp_path / 'nope*.csv')!r}"
     assert "Traceback" not in result.stderr
@@ -215,7 +215,7 @@ def test_bad_paths_are_one_line_errors(tmp_path, case):
         "output_is_a_file": (FIXTURE_CSV, a_file),
         "output_under_a_file": (FIXTURE_CSV, a_file / "prep"),
     }[case]
-    result = run_module("pipelines.preprocess", "--input", str(input_path), "--output", str(output))
+    result = run_main("pipelines.preprocess", "--input", str(input_path), "--output", str(output))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("preprocess: error: ") and ("is a directory" in last if case == "input_directory" else "is a file" in last)
@@ -305,7 +305,7 @@ def test_two_worker_processes_give_the_same_output(fixture_out, tmp_path):
     ("stray", "unexpected argument 'stray'"),
 ])
 def test_unknown_options_are_one_line_errors_not_beam_warnings(tmp_path, argument, message):
-    result = run_module("pipelines.preprocess", "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "o"), argument)
+    result = run_main("pipelines.preprocess", "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "o"), argument)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"preprocess: error: {message}"
     assert not (tmp_path / "o").exists()

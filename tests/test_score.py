@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines import score
-from tests.conftest import (FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, SHORT_TEXTS_CSV, latest_export, mounted_tmpfs,
+from tests.conftest import (run_main, FIXTURE_CSV, FIXTURE_REJECTED, FIXTURE_ROWS, SHORT_TEXTS_CSV, latest_export, mounted_tmpfs,
                             run_module)
 from tests.test_preprocess import read_split
 from trainer import predict
@@ -37,7 +37,7 @@ def test_scores_match_trainer_predict_and_rejections_are_kept(trained_job, tmp_p
 
 
 def test_missing_export_is_a_one_line_error(tmp_path):
-    result = run_module("pipelines.score", "--model", str(tmp_path), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
+    result = run_main("pipelines.score", "--model", str(tmp_path), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
     assert result.returncode == 2 and "holds no saved_model.pb" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -64,7 +64,7 @@ def test_a_savedmodel_that_is_not_our_export_is_a_one_line_error(tmp_path):
     module = tf.Module()
     module.f = tf.function(lambda x: {"y": x + 1}, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
     tf.saved_model.save(module, str(tmp_path / "m"), signatures={"serving_default": module.f})
-    result = run_module("pipelines.score", "--model", str(tmp_path / "m"), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
+    result = run_main("pipelines.score", "--model", str(tmp_path / "m"), "--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"))
     assert result.returncode == 2 and "not a trainer.task export" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -76,7 +76,7 @@ def test_bad_paths_and_options_are_one_line_errors(trained_job, tmp_path, case):
     args = {"input_directory": ["--input", str(tmp_path), "--output", str(tmp_path / "s")],
             "output_under_a_file": ["--input", str(FIXTURE_CSV), "--output", str(a_file / "s")],
             "batch_size_zero": ["--input", str(FIXTURE_CSV), "--output", str(tmp_path / "s"), "--batch-size", "0"]}[case]
-    result = run_module("pipelines.score", "--model", export, *args)
+    result = run_main("pipelines.score", "--model", export, *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()
     assert len(last) == 1 and last[0].startswith("score: error: ")

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from reviews.contract import REVIEW_ID, TOKENS
-from tests.conftest import (REPO, assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module,
+from tests.conftest import (run_main, REPO, assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module,
                             scored_alone_and_among_long_reviews)
 from trainer import data, models, predict, recipes, task
 from trainer.distribution import worker_shard
@@ -136,7 +136,7 @@ def test_each_new_model_records_its_recipe_and_layers_and_predict_and_score_agre
     served = tf.saved_model.load(export_dir).signatures["serving_default"](text=tf.constant(texts))["probability"].numpy()
     np.testing.assert_allclose([p for p, _ in predict.scored(predict.loaded_signature(export_dir), texts)], served, atol=1e-6)
     reviews.to_csv(tmp_path / "in.csv", index=False)
-    assert run_module("pipelines.score", "--model", export_dir, "--input", str(tmp_path / "in.csv"),
+    assert run_main("pipelines.score", "--model", export_dir, "--input", str(tmp_path / "in.csv"),
                       "--output", str(tmp_path / "s")).returncode == 0
     scored = pd.concat(pd.read_csv(f, dtype={"Id": str}) for f in tmp_path.glob("s-0*.csv")).set_index("Id")
     np.testing.assert_allclose(scored.loc[reviews["Id"], "probability"], served, atol=1e-5)
@@ -299,7 +299,7 @@ def test_overwrite_refuses_to_delete_data_inside_the_job_dir(trained_job, prepar
 
 
 def test_data_without_transform_output_is_a_one_line_error(tmp_path):
-    result = run_module("trainer.task", "--data", str(tmp_path), "--job-dir", str(tmp_path / "job"))
+    result = run_main("trainer.task", "--data", str(tmp_path), "--job-dir", str(tmp_path / "job"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("trainer: error:") and "Traceback" not in result.stderr
 
@@ -327,7 +327,7 @@ def test_a_damaged_tfrecord_file_is_a_one_line_error_naming_it(prepared, tmp_pat
     else:
         data_bytes[len(data_bytes) // 2: len(data_bytes) // 2 + 64] = b"\x00" * 64
     victim.write_bytes(bytes(data_bytes))
-    result = run_module("trainer.task", "--data", str(copy), "--job-dir", str(tmp_path / "job"), "--epochs", "1",
+    result = run_main("trainer.task", "--data", str(copy), "--job-dir", str(tmp_path / "job"), "--epochs", "1",
                         "--steps-per-epoch", "2", "--batch-size", "32")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
@@ -457,7 +457,7 @@ def test_tuning_trials_write_under_their_own_directories(prepared, tmp_path, mon
     (["--early-stopping-patience", "-1"], "trainer: error: --early-stopping-patience must be 0 (never) or positive, got -1"),
 ])
 def test_bad_options_are_one_line_errors(prepared, tmp_path, args, message):
-    result = run_module("trainer.task", "--data", str(prepared), "--job-dir", str(tmp_path / "job"), *args)
+    result = run_main("trainer.task", "--data", str(prepared), "--job-dir", str(tmp_path / "job"), *args)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [message]
     assert not (tmp_path / "job").exists()
 

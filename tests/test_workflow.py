@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deploy import serving, vertex, workflow
+from deploy import DeployError, serving, vertex, workflow
 from deploy.workflow import gate as gating
 from deploy.workflow import pipeline
 from deploy.workflow.__main__ import main as workflow_main
-from tests.conftest import REPO, TINY_LENGTH, TINY_VOCAB, assert_one_line_error, lock_holder, raced, run_module
+from tests.conftest import run_main, REPO, TINY_LENGTH, TINY_VOCAB, assert_one_line_error, lock_holder, raced, run_module
 from tests.test_preprocess import read_split
 
 PREPROCESS = ["--vocab-size", str(TINY_VOCAB), "--max-length", str(TINY_LENGTH), "--num-shards", "2"]
@@ -137,7 +137,7 @@ def test_a_push_that_dies_midway_leaves_no_version_in_serving(two_runs, syntheti
     work, _, _ = two_runs
     config = gating.GateConfig(run_dir=str(work / "runs" / "first"), serving_dir=str(work / "serving"), input=str(synthetic_csv),
                                auc_tolerance=1.0, auc_floor=0.0)
-    with pytest.raises(gating.GateError, match="run the gate again"):  # its blessing predates serving/1
+    with pytest.raises(DeployError, match="run the gate again"):  # its blessing predates serving/1
         gating.pushed_version(config, "first")
     assert gating.gate(config)["blessed"] is True  # against serving/1 now
     before = gating.versions(config.serving_dir)
@@ -160,7 +160,7 @@ def test_a_push_that_dies_midway_leaves_no_version_in_serving(two_runs, syntheti
     version = gating.pushed_version(config, "again")
     assert version == str(work / "serving" / str(before[-1] + 1)) and (pathlib.Path(version) / "saved_model.pb").exists()
     assert not [p for p in (work / "serving").iterdir() if p.name.startswith(gating.INCOMING)]
-    with pytest.raises(gating.GateError, match="run the gate again"):  # the same blessing never pushes twice
+    with pytest.raises(DeployError, match="run the gate again"):  # the same blessing never pushes twice
         gating.pushed_version(config, "again")
 
 
@@ -286,7 +286,7 @@ def test_the_compiled_pipeline_has_the_local_runs_steps_edges_arguments_and_gate
 def test_bad_cloud_settings_are_one_line_errors_at_compile_time(tmp_path, change, message):
     flags = {"--project": "p", "--region": "r", "--image": "r-docker.pkg.dev/p/r/review-trainer:1", "--input": "gs://b/R.csv",
              "--root": "gs://b/wf", "--output": str(tmp_path / "p.json"), **change}
-    result = run_module("deploy.workflow", "compile", *[item for pair in flags.items() for item in pair])
+    result = run_main("deploy.workflow", "compile", *[item for pair in flags.items() for item in pair])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1] and not (tmp_path / "p.json").exists()
 
@@ -305,7 +305,7 @@ def test_an_existing_endpoint_is_deployed_to_instead_of_a_new_one(tmp_path):
 
 
 def test_submit_dry_run_prints_the_pipeline_job(tmp_path):
-    result = run_module("deploy.workflow", "submit", "--project", "p", "--region", "us-central1", "--image",
+    result = run_main("deploy.workflow", "submit", "--project", "p", "--region", "us-central1", "--image",
                         "us-central1-docker.pkg.dev/p/r/review-trainer:0.1.0", "--input", "gs://b/Reviews.csv", "--root",
                         "gs://b/wf", "--output", str(tmp_path / "p.yaml"), "--auc-floor", "0.8", "--dry-run")
     assert result.returncode == 0, result.stderr

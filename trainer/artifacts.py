@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from reviews.errors import OneLineError
+from trainer import TrainerError
 from reviews.storage import checked_space, write_whole
 
 
@@ -29,7 +29,7 @@ def read_json(path: str, default=None):
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise OneLineError(f"{path} is damaged (not JSON: {error.msg} at line {error.lineno}); "
+        raise TrainerError(f"{path} is damaged (not JSON: {error.msg} at line {error.lineno}); "
                            "rerun the command that wrote it") from None
 
 
@@ -191,7 +191,7 @@ def readable_h5(path: str) -> bool:
 def readable_json(path: str) -> bool:
     try:
         read_json(path)
-    except OneLineError:
+    except TrainerError:
         return False
     return True
 

@@ -7,16 +7,15 @@ link to report.html).
 import os
 import sys
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
-    quiet_start()
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from reviews import logs  # noqa: E402
-from trainer.artifacts import read_json  # noqa: E402
-from trainer.evaluate import metrics_of  # noqa: E402
+from reviews import logs
+from reviews.errors import one_line_errors
+from trainer import TrainerError
+from trainer.artifacts import read_json
+from trainer.evaluate import metrics_of
 
 COLUMNS = (
     ("model", "model", "{}"),
@@ -49,7 +48,7 @@ def job_metrics(job_dir: str) -> dict:
     top when that report is of the same data (a report of other data is only linked)."""
     metrics = read_json(os.path.join(job_dir, "metrics.json"))
     if metrics is None:
-        raise FileNotFoundError(f"{job_dir} has no metrics.json (not a finished trainer.task run)")
+        raise TrainerError(f"{job_dir} has no metrics.json (not a finished trainer.task run)")
     evaluated = read_json(os.path.join(job_dir, "evaluation", "evaluation.json"))
     return {**metrics, **metrics_of(evaluated)} if evaluated and evaluated.get("data") == metrics.get("data") else metrics
 
@@ -66,15 +65,12 @@ def comparison_table(job_dirs: list[str]) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors("compare")
 def main(argv=None) -> int:
     parser = logs.OneLineParser(name="compare", prog="python -m trainer.compare", description=__doc__.split("\n")[0])
     parser.add_argument("jobs", nargs="+", help="trainer.task --job-dir folders")
     args = parser.parse_args(argv)
-    try:
-        print(comparison_table(args.jobs))
-    except FileNotFoundError as error:
-        print(f"compare: error: {error}", file=sys.stderr)
-        return 2
+    print(comparison_table(args.jobs))
     return 0
 
 

@@ -15,11 +15,8 @@ from reviews.contract import SUFFIX as TFRECORD_SUFFIX
 from reviews.records import StreamDamage, decompressed_chunks
 from reviews.contract import SPLITS
 from reviews.contract import LABEL, REVIEW_ID, TOKENS, model_vocabulary_size, sequence_length
+from trainer import TrainerError
 from trainer.artifacts import read_json
-
-
-class DataError(Exception):
-    """The data directory is not what pipelines.preprocess writes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,10 +35,10 @@ class DataSpec:
 def data_spec(data_dir: str) -> DataSpec:
     """Reads the contract written by pipelines.preprocess, or says what is missing."""
     if not tf.io.gfile.exists(os.path.join(data_dir, "transform_fn")):
-        raise DataError(f"{data_dir} has no transform_fn/: run pipelines.preprocess first")
+        raise TrainerError(f"{data_dir} has no transform_fn/: run pipelines.preprocess first")
     report = read_json(os.path.join(data_dir, "report.json"))
     if report is None:
-        raise DataError(f"{data_dir} has no report.json: the preprocessing run did not finish")
+        raise TrainerError(f"{data_dir} has no report.json: the preprocessing run did not finish")
     tft_output = tft.TFTransformOutput(data_dir)
     spec = DataSpec(
         data_dir=data_dir,
@@ -53,9 +50,9 @@ def data_spec(data_dir: str) -> DataSpec:
     )
     for split in SPLITS:
         if not spec.examples.get(split):
-            raise DataError(f"split {split!r} in {data_dir} is empty (report.json says 0 examples)")
+            raise TrainerError(f"split {split!r} in {data_dir} is empty (report.json says 0 examples)")
         if not spec.files(split):
-            raise DataError(f"no {split}/*{TFRECORD_SUFFIX} files in {data_dir}")
+            raise TrainerError(f"no {split}/*{TFRECORD_SUFFIX} files in {data_dir}")
     return spec
 
 
@@ -170,7 +167,7 @@ def worker_files(spec: DataSpec, split: str, worker_shard: tuple[int, int] = (1,
     workers, index = worker_shard
     files = spec.files(split)
     if index >= len(files):
-        raise DataError(f"{split} has {len(files)} files for {workers} workers: rerun preprocess with more --num-shards")
+        raise TrainerError(f"{split} has {len(files)} files for {workers} workers: rerun preprocess with more --num-shards")
     return files[index::workers]
 
 

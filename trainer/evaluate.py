@@ -20,24 +20,19 @@ import os
 import sys
 import warnings
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
-
-    quiet_start()
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
 import numpy as np
 import tensorflow as tf
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from reviews import drift, logs
 from reviews.paths import input_problem, matched_files
 from reviews.records import records_in_file
 from reviews.contract import NUM_WORDS, REVIEW_ID, TIME, VOCAB_NAME
 from reviews.validation import Rejection, validated_review
-from trainer import artifacts, data, evaluation, models, report
+from trainer import TrainerError, artifacts, data, evaluation, models, report
 from trainer.export import THRESHOLD
-from reviews.errors import OneLineError
+from reviews.errors import one_line_errors
 from reviews.locks import exclusive_writer
 from reviews.storage import checked_writable, storage_errors_in_one_line, write_whole
 
@@ -52,10 +47,6 @@ class EvaluateConfig:
     raw_input: str | None = None
     batch_size: int = 512
     verbose: bool = False
-
-
-class UsageError(OneLineError):
-    """Reported on one line with exit status 2."""
 
 
 def split_columns(model, spec: data.DataSpec, split: str, batch_size: int, bucket_by_length: bool = True) -> dict:
@@ -85,7 +76,7 @@ def raw_texts(pattern: str, expected: dict[int, tuple[int, int | None]]) -> tupl
     found: dict[int, str] = {}
     other: set[int] = set()
     for path in matched_files(pattern):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as binary:
+        with tf.io.gfile.GFile(path, "rb") as binary:
             for record in records_in_file(path, binary):
                 try:
                     review = validated_review(record)
@@ -214,32 +205,32 @@ def evaluated_model(metrics: dict, job_dir: str, spec: data.DataSpec):
         else "final.weights.h5")
     path = weights if "://" in weights or os.path.isabs(weights) else os.path.join(job_dir, weights)
     if not tf.io.gfile.exists(path):
-        raise UsageError(f"{path} is missing: the job's evaluated weights are needed to rebuild its model")
+        raise TrainerError(f"{path} is missing: the job's evaluated weights are needed to rebuild its model")
     model = models.BUILDERS[metrics["model"]](spec.vocab_size)
     try:
         with warnings.catch_warnings():  # Keras warns before it raises; the error says it in one line
             warnings.simplefilter("ignore")
             model.load_weights(path)
     except ValueError:
-        raise UsageError(f"{path} does not fit a {metrics['model']} model over {spec.data_dir} (vocabulary "
+        raise TrainerError(f"{path} does not fit a {metrics['model']} model over {spec.data_dir} (vocabulary "
                          f"{spec.vocab_size:,} ids, the job's {metrics['vocab_size']:,}): is --data the job's?") from None
     return model
 
 
 def evaluate(config: EvaluateConfig) -> dict:
     if not tf.io.gfile.isdir(config.job_dir):
-        raise UsageError(f"--job-dir {config.job_dir} does not exist")
+        raise TrainerError(f"--job-dir {config.job_dir} does not exist")
     metrics_path = os.path.join(config.job_dir, "metrics.json")
     metrics = artifacts.read_json(metrics_path)
     if metrics is None:
-        raise UsageError(f"{config.job_dir} has no metrics.json (not a finished trainer.task run)")
+        raise TrainerError(f"{config.job_dir} has no metrics.json (not a finished trainer.task run)")
     data_dir = config.data or metrics["data"]
     raw_input = config.raw_input or metrics.get("raw_input")  # the job's own, when it had one
     if raw_input and input_problem(raw_input, "--raw-input"):
-        raise UsageError(input_problem(raw_input, "--raw-input"))
+        raise TrainerError(input_problem(raw_input, "--raw-input"))
     spec = data.data_spec(data_dir)
     if metrics.get("vocabulary_sha256") and vocabulary_digest(data_dir) != metrics["vocabulary_sha256"]:
-        raise UsageError(f"--data {data_dir} was made with another vocabulary than the job's data ({metrics['data']}): "
+        raise TrainerError(f"--data {data_dir} was made with another vocabulary than the job's data ({metrics['data']}): "
                          "its ids mean other words to this model")
     checked_writable(os.path.join(config.job_dir, "evaluation"), "the evaluation report in")
     model = evaluated_model(metrics, config.job_dir, spec)
@@ -277,16 +268,13 @@ def summary_line(result: dict, out_dir: str) -> str:
             f"wrote {out_dir}/report.html")
 
 
+@one_line_errors("evaluate")
 def main(argv=None) -> int:
     config = parsed_config(argv)
     logs.configure(config.verbose)
-    try:
-        with exclusive_writer(config.job_dir, "trainer.evaluate"):
-            with storage_errors_in_one_line(os.path.join(config.job_dir, "evaluation"), "the evaluation report in"):
-                result = evaluate(config)
-    except (OneLineError, data.DataError) as error:
-        print(f"evaluate: error: {error}", file=sys.stderr)
-        return 2
+    with exclusive_writer(config.job_dir, "trainer.evaluate"):
+        with storage_errors_in_one_line(os.path.join(config.job_dir, "evaluation"), "the evaluation report in"):
+            result = evaluate(config)
     print(summary_line(result, os.path.join(config.job_dir, "evaluation")))
     return 0
 

@@ -9,13 +9,12 @@ the line says so instead, as pipelines.score writes it to its rejected file.
 import re
 import sys
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
-    quiet_start()
-
-from reviews import logs  # noqa: E402
-from reviews.exports import NO_WORDS, ExportError, loaded_signature, scored  # noqa: E402
+from reviews import logs
+from reviews.errors import one_line_errors
+from reviews.exports import NO_WORDS, loaded_signature, scored
+from trainer import TrainerError
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")
 
@@ -26,6 +25,7 @@ def input_lines(path: str) -> list[str]:
         return [line.rstrip("\n") for line in handle if line.strip()]
 
 
+@one_line_errors("predict")
 def main(argv=None) -> int:
     parser = logs.OneLineParser(name="predict", prog="python -m trainer.predict", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="export directory (holds saved_model.pb)")
@@ -39,19 +39,13 @@ def main(argv=None) -> int:
         try:
             texts += input_lines(args.input)
         except (OSError, UnicodeDecodeError) as error:
-            print(f"predict: error: cannot read --input {args.input}: {error}", file=sys.stderr)
-            return 2
+            raise TrainerError(f"cannot read --input {args.input}: {error}") from None
     if not texts:
         parser.error("give reviews as arguments or --input FILE")
     undecodable = next((t for t in texts if UNDECODABLE.search(t)), None)  # bytes argv could not decode
     if undecodable is not None:
-        print(f"predict: error: a review is not valid UTF-8: {undecodable.encode('utf-8', 'replace')[:60]!r}", file=sys.stderr)
-        return 2
-    try:
-        serving_fn = loaded_signature(args.model)
-    except ExportError as error:
-        print(f"predict: error: {error}", file=sys.stderr)
-        return 2
+        raise TrainerError(f"a review is not valid UTF-8: {undecodable.encode('utf-8', 'replace')[:60]!r}")
+    serving_fn = loaded_signature(args.model)
     print("probability\tlabel\treview")
     for text, score in zip(texts, scored(serving_fn, texts)):
         if score is None:

@@ -19,10 +19,7 @@ import os
 import sys
 import time
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
-
-    quiet_start()
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
 import tensorflow as tf
 
@@ -35,10 +32,10 @@ import numpy as np
 
 from reviews import logs
 from reviews.paths import input_problem, is_within, output_problem
-from reviews.errors import OneLineError
+from reviews.errors import one_line_errors
 from reviews.locks import exclusive_writer
 from reviews.storage import checked_space, checked_writable, storage_errors_in_one_line
-from trainer import artifacts, data, evaluate, evaluation, export, models, recipes, tuning
+from trainer import TrainerError, artifacts, data, evaluate, evaluation, export, models, recipes, tuning
 from trainer.distribution import cluster_task, distribution_strategy, fit_ready, is_chief, worker_shard
 
 
@@ -106,10 +103,6 @@ class JobPaths:
     @property
     def final_weights(self) -> str:
         return os.path.join(self.checkpoints, "final.weights.h5")
-
-
-class UsageError(OneLineError):
-    """Reported on one line with exit status 2."""
 
 
 def parsed_config(argv=None) -> TrainConfig:
@@ -194,9 +187,9 @@ def prepared_job_dir(config: TrainConfig) -> None:
         what = "a finished run" if finished else f"an unfinished run of --model {started_model}"
         if not config.overwrite:
             resume = "" if finished else f" (or rerun with --model {started_model} to resume it)"
-            raise UsageError(f"{config.job_dir} already holds {what}; pass --overwrite to replace it{resume}")
+            raise TrainerError(f"{config.job_dir} already holds {what}; pass --overwrite to replace it{resume}")
         if is_within(config.data, config.job_dir):
-            raise UsageError(f"--overwrite would delete --data {config.data!r}, which lies inside --job-dir {config.job_dir!r}")
+            raise TrainerError(f"--overwrite would delete --data {config.data!r}, which lies inside --job-dir {config.job_dir!r}")
         if is_chief():
             tf.io.gfile.rmtree(config.job_dir)
     checked_writable(config.job_dir, "--job-dir")
@@ -217,10 +210,10 @@ def checked_records(spec: data.DataSpec) -> None:
             next(iter(data.dataset(spec, split, 2)))
         except READ_ERRORS as error:
             first_line = str(error).strip().splitlines()[0][:200]
-            raise data.DataError(f"{split} TFRecords do not match the transformed feature spec: {first_line}") from None
+            raise TrainerError(f"{split} TFRecords do not match the transformed feature spec: {first_line}") from None
     problem = data.record_count_problem(spec)
     if problem:
-        raise data.DataError(problem)
+        raise TrainerError(problem)
 
 
 @contextlib.contextmanager
@@ -234,7 +227,7 @@ def damaged_files_named(spec: data.DataSpec):
         if damaged is None:
             raise
         path, problem = damaged
-        raise data.DataError(f"{path} is damaged ({problem}): rerun pipelines.preprocess") from None
+        raise TrainerError(f"{path} is damaged ({problem}): rerun pipelines.preprocess") from None
 
 
 def resumed_epoch(backup_dir: str) -> int:
@@ -304,14 +297,14 @@ def job_dir_lock(job_dir: str):
     """The job dir's one-writer lock, held by the chief (the other workers write scratch dirs of their own)."""
     problem = output_problem(job_dir, "--job-dir")
     if problem:
-        raise UsageError(problem)
+        raise TrainerError(problem)
     return exclusive_writer(job_dir, "trainer.task") if is_chief() else contextlib.nullcontext()
 
 
 def balanced_data(spec: data.DataSpec, allow_unbalanced: bool) -> data.DataSpec:
     """Data whose ledger does not balance lost rows somewhere: refused unless the user says otherwise."""
     if not spec.balanced and not allow_unbalanced:
-        raise data.DataError(f"{spec.data_dir}/report.json does not say balanced: true (rows were lost between "
+        raise TrainerError(f"{spec.data_dir}/report.json does not say balanced: true (rows were lost between "
                              "preprocessing stages): rerun pipelines.preprocess, or pass --allow-unbalanced to train on it anyway")
     if not spec.balanced:
         LOG.warning("training on %s although its ledger does not balance (--allow-unbalanced)", spec.data_dir)
@@ -322,7 +315,7 @@ def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
     if config.raw_input and input_problem(config.raw_input, "--raw-input"):
-        raise UsageError(input_problem(config.raw_input, "--raw-input"))
+        raise TrainerError(input_problem(config.raw_input, "--raw-input"))
     spec = balanced_data(data.data_spec(config.data), config.allow_unbalanced)
     bucketed = config.bucket_by_length
     # Built before anything is written: it fails if a worker would get no file.
@@ -430,6 +423,7 @@ def train(config: TrainConfig) -> dict:
     return metrics
 
 
+@one_line_errors("trainer")
 def main(argv=None) -> int:
     config = parsed_config(argv)
     logs.configure(config.verbose)
@@ -439,9 +433,6 @@ def main(argv=None) -> int:
         with job_dir_lock(config.job_dir):
             with storage_errors_in_one_line(config.job_dir, "--job-dir"):
                 metrics = train(config)
-    except (OneLineError, data.DataError) as error:
-        print(f"trainer: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"trainer: interrupted; the same command resumes from the last finished epoch in {config.job_dir}",
               file=sys.stderr)

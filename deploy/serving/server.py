@@ -16,13 +16,12 @@ import json
 import os
 import sys
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
-    quiet_start()
-
-from deploy.serving import MODEL_NAME, SERVING_IMAGE  # noqa: E402
-from reviews.exports import ExportError, loaded_signature, served  # noqa: E402
+from deploy.serving import MODEL_NAME, SERVING_IMAGE
+from deploy import DeployError
+from reviews.errors import one_line_errors
+from reviews.exports import loaded_signature, served
 
 MAX_INSTANCES = 10_000
 TF_SERVING_ROUTE = f"/v1/models/{MODEL_NAME}:predict"
@@ -103,6 +102,7 @@ def server(export_dir: str, port: int, health_route: str = SERVING_IMAGE.health_
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
+@one_line_errors("serving")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.serving.server", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=os.environ.get("AIP_STORAGE_URI"), help="the export (default: $AIP_STORAGE_URI)")
@@ -114,12 +114,8 @@ def main(argv=None) -> int:
     try:
         httpd = server(args.model, args.port, os.environ.get("AIP_HEALTH_ROUTE", SERVING_IMAGE.health_route),
                        os.environ.get("AIP_PREDICT_ROUTE", SERVING_IMAGE.predict_route), args.host)
-    except ExportError as error:
-        print(f"serving: error: {error}", file=sys.stderr)
-        return 2
     except OSError as error:
-        print(f"serving: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
-        return 2
+        raise DeployError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     print(f"serving {args.model} on {args.host}:{httpd.server_address[1]}", file=sys.stderr)
     try:
         httpd.serve_forever()

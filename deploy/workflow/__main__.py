@@ -18,16 +18,14 @@ import os
 import re
 import sys
 
-if __name__ == "__main__":  # before TensorFlow loads: its start-up notices are not our output
-    from reviews.logs import quiet_start
+import reviews.quiet  # noqa: F401  before TensorFlow loads: its start-up notices are not our output
 
-    quiet_start()
-
-from deploy import workflow  # noqa: E402
-from reviews import logs  # noqa: E402
-from reviews.errors import OneLineError  # noqa: E402
-from reviews.locks import exclusive_writer  # noqa: E402
-from reviews.storage import storage_errors_in_one_line  # noqa: E402
+from deploy import DeployError, workflow
+from deploy.workflow import steps
+from reviews import logs
+from reviews.errors import one_line_errors
+from reviews.locks import exclusive_writer
+from reviews.storage import storage_errors_in_one_line
 
 ACTIONS = ("run", "compile", "submit", "gate", "push")
 PREPROCESS_FLAGS = ("vocab_size", "max_length", "split", "test_fraction", "val_fraction", "num_shards")
@@ -105,30 +103,19 @@ def parser_for(action: str) -> logs.OneLineParser:
         if action == "submit":
             parser.add_argument("--service-account", default=None)
             parser.add_argument("--dry-run", action="store_true", help="compile and print what would be submitted")
-    else:
-        parser.add_argument("--run-dir", required=True)
-        parser.add_argument("--serving-dir", required=True)
-        if action == "gate":
-            parser.add_argument("--input", required=True)
-            parser.add_argument("--auc-tolerance", type=float, default=workflow.DEFAULT_AUC_TOLERANCE)
-            parser.add_argument("--auc-floor", type=float, default=workflow.DEFAULT_AUC_FLOOR)
-            parser.add_argument("--blessed-output", default=None, help="a file that receives true or false (pipeline tasks)")
-        else:
-            parser.add_argument("--run-id", default=None, help="recorded with the pushed version")
-            parser.add_argument("--version-output", default=None, help="a file that receives the pushed version's path")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' full logs")
     return parser
 
 
 def run(args, trainer_args: list[str]) -> int:
-    from deploy.workflow.local import RunRefused, StepFailed, run_workflow
+    from deploy.workflow.local import StepFailed, run_workflow
     from reviews.paths import output_problem
 
     if args.run_id and not RUN_ID.fullmatch(args.run_id):
-        raise WorkflowUsage(f"--run-id {args.run_id!r}: letters, digits, '.', '_' and '-' only, not first '.' or '-'")
+        raise DeployError(f"--run-id {args.run_id!r}: letters, digits, '.', '_' and '-' only, not first '.' or '-'")
     problem = output_problem(args.work_dir, "--work-dir")
     if problem:
-        raise WorkflowUsage(problem)
+        raise DeployError(problem)
     paths = workflow.RunPaths(args.work_dir.rstrip("/"), args.run_id or workflow.new_run_id())
     resume = f"the same command with --run-id {paths.run_id} resumes it"
     try:
@@ -140,49 +127,7 @@ def run(args, trainer_args: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"workflow: interrupted; {resume}", file=sys.stderr)
         return 130
-    except RunRefused as error:
-        raise WorkflowUsage(str(error)) from None
     print(f"run {paths.run_id}: {blessing['reason']}; {f'pushed {pushed}' if pushed else 'nothing pushed'}")
-    return 0
-
-
-class WorkflowUsage(OneLineError):
-    """A bad option value: one line, exit status 2."""
-
-
-def gate_config(args):
-    from deploy.workflow.gate import GateConfig
-
-    return GateConfig(run_dir=args.run_dir.rstrip("/"), serving_dir=args.serving_dir.rstrip("/"),
-                      input=getattr(args, "input", ""), auc_tolerance=getattr(args, "auc_tolerance", 0.0),
-                      auc_floor=getattr(args, "auc_floor", 0.0))
-
-
-def written_output(path: str | None, value: str) -> None:
-    """A pipeline task's output parameter: the file KFP reads it from."""
-    if path:
-        import tensorflow as tf
-
-        tf.io.gfile.makedirs(os.path.dirname(path) or ".")
-        with tf.io.gfile.GFile(path, "w") as handle:
-            handle.write(value)
-
-
-def gate(args, _) -> int:
-    from deploy.workflow.gate import gate as decided
-
-    result = decided(gate_config(args))
-    written_output(args.blessed_output, "true" if result["blessed"] else "false")
-    print(result["reason"])
-    return 0
-
-
-def push(args, _) -> int:
-    from deploy.workflow.gate import pushed_version
-
-    version = pushed_version(gate_config(args), args.run_id or os.path.basename(args.run_dir.rstrip("/")))
-    written_output(args.version_output, version)
-    print(f"pushed {version}")
     return 0
 
 
@@ -195,7 +140,7 @@ def compiled(args, trainer_args: list[str]) -> tuple:
                                       accelerator=args.accelerator, endpoint=args.endpoint)
     problem = pipeline.settings_problem(settings, args.input)
     if problem:
-        raise WorkflowUsage(problem)
+        raise DeployError(problem)
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     return settings, workflow_options(args, trainer_args)
@@ -225,8 +170,7 @@ def submit(args, trainer_args: list[str]) -> int:
     return 0
 
 
-WRITES = {"run": ("work_dir", "--work-dir"), "gate": ("run_dir", "the gate's blessing in"),
-          "push": ("serving_dir", "--serving-dir"), "compile": ("output", "--output"), "submit": ("output", "--output")}
+WRITES = {"run": ("work_dir", "--work-dir"), "compile": ("output", "--output"), "submit": ("output", "--output")}
 
 
 def written_by(action: str, args) -> tuple[str, str]:
@@ -235,6 +179,7 @@ def written_by(action: str, args) -> tuple[str, str]:
     return str(getattr(args, name, None) or ""), what
 
 
+@one_line_errors("workflow")
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ACTIONS:
@@ -242,22 +187,15 @@ def main(argv=None) -> int:
         parser.add_argument("action", choices=ACTIONS)
         parser.parse_args(argv[:1])
     action, rest = argv[0], argv[1:]
+    if action in steps.ACTIONS:
+        return steps.main(argv)
     parser = parser_for(action)
-    if action in ("run", "compile", "submit"):
-        args, trainer_args = parser.parse_known_args(rest)
-        checked_step_options(parser, workflow_options(args, trainer_args))
-    else:
-        args, trainer_args = parser.parse_args(rest), []
+    args, trainer_args = parser.parse_known_args(rest)
+    checked_step_options(parser, workflow_options(args, trainer_args))
     logs.configure(args.verbose)
-    from trainer.data import DataError
-
-    handler = {"run": run, "compile": compile_pipeline, "submit": submit, "gate": gate, "push": push}[action]
-    try:
-        with storage_errors_in_one_line(*written_by(action, args)):
-            return handler(args, trainer_args)
-    except (OneLineError, DataError) as error:
-        print(f"workflow: error: {error}", file=sys.stderr)
-        return 2
+    handler = {"run": run, "compile": compile_pipeline, "submit": submit}[action]
+    with storage_errors_in_one_line(*written_by(action, args)):
+        return handler(args, trainer_args)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from deploy import DeployError
 from deploy.workflow.lineage import file_digests, files_under, folder_sha256
 from reviews.exports import loaded_signature, served
 from reviews.contract import REVIEW_ID, TIME
-from reviews.errors import OneLineError
 from reviews.locks import exclusive_writer
 from trainer import artifacts, data, evaluate, evaluation
 
@@ -35,10 +35,6 @@ SEEN_REVIEWS = os.path.join(ASSETS, "seen_reviews.txt")  # "Id Time" of each tra
 PUSHED = os.path.join(ASSETS, "push.json")
 INCOMING = ".incoming-"
 SCORING_BATCH = 256
-
-
-class GateError(OneLineError):
-    """The gate or the push cannot run as asked: one line, exit status 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +75,7 @@ def serving_version(serving_dir: str) -> str | None:
 def candidate_export(job_dir: str) -> str:
     found = versions(os.path.join(job_dir, "export"))
     if not found:
-        raise GateError(f"{job_dir} has no export/<version>/: the train step did not finish")
+        raise DeployError(f"{job_dir} has no export/<version>/: the train step did not finish")
     return os.path.join(job_dir, "export", str(found[-1]))
 
 
@@ -91,7 +87,7 @@ def review_keys(columns: dict) -> list[tuple[int, int]]:
 def seen_reviews(version_dir: str) -> set[tuple[int, int]]:
     path = os.path.join(version_dir, SEEN_REVIEWS)
     if not tf.io.gfile.exists(path):
-        raise GateError(f"{version_dir} lacks {SEEN_REVIEWS}: it was not pushed by this workflow, so the reviews it "
+        raise DeployError(f"{version_dir} lacks {SEEN_REVIEWS}: it was not pushed by this workflow, so the reviews it "
                         "was trained on are unknown")
     with tf.io.gfile.GFile(path) as handle:
         return {tuple(map(int, line.split())) for line in handle if line.strip()}
@@ -183,7 +179,7 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
     time, so every version holds the files its push.json names."""
     blessing = artifacts.read_json(config.blessing_path)
     if not blessing or not blessing.get("blessed"):
-        raise GateError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
+        raise DeployError(f"{config.run_dir} holds no blessed model ({config.blessing_path}): nothing to push")
     # Read before the lock (seconds at full size): the lock is held only for the push itself.
     spec = data.data_spec(config.prep_dir)
     seen = sorted(key for split in ("train", "val") for key in review_keys(data.split_features(spec, split, (REVIEW_ID, TIME))))
@@ -191,7 +187,7 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
     with exclusive_writer(config.serving_dir, f"deploy.workflow push of run {run_id}"):
         served = serving_version(config.serving_dir)
         if served != blessing["baseline"]:  # pushed already, or another run pushed since this gate ran
-            raise GateError(f"the gate compared against {blessing['baseline'] or 'no served model'}, but {served} is "
+            raise DeployError(f"the gate compared against {blessing['baseline'] or 'no served model'}, but {served} is "
                             f"served now: run the gate again before pushing")
         for leftover in tf.io.gfile.listdir(config.serving_dir):  # a push that died midway
             if leftover.startswith(INCOMING):
@@ -205,7 +201,7 @@ def pushed_version(config: GateConfig, run_id: str) -> str:
         if copied != expected:
             tf.io.gfile.rmtree(incoming)
             changed = sorted(set(copied) ^ set(expected) | {f for f in copied if copied[f] != expected.get(f)})
-            raise GateError(f"the copy of {source} differs from {'its lineage' if recorded else 'the export'} in "
+            raise DeployError(f"the copy of {source} differs from {'its lineage' if recorded else 'the export'} in "
                             f"{', '.join(changed[:3])}{' …' if len(changed) > 3 else ''}: was the export changed after "
                             "training? nothing pushed")
         with tf.io.gfile.GFile(os.path.join(incoming, SEEN_REVIEWS), "w") as handle:

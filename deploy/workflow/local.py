@@ -8,6 +8,7 @@ import os
 
 import tensorflow as tf
 
+from deploy import DeployError
 from deploy.workflow import STEPS, RunPaths, Step, WorkflowOptions, lineage
 from trainer import artifacts
 
@@ -20,10 +21,6 @@ class StepFailed(Exception):
         self.status = status
 
 
-class RunRefused(Exception):
-    """The run id names a run this one cannot continue: one line, exit status 2."""
-
-
 def step_main(step: Step):
     """The module's command-line entry point, imported only when it runs."""
     if step.module == "pipelines.preprocess":
@@ -33,7 +30,7 @@ def step_main(step: Step):
     elif step.module == "trainer.evaluate":
         from trainer.evaluate import main
     else:
-        from deploy.workflow.__main__ import main
+        from deploy.workflow.steps import main
     return main
 
 
@@ -80,7 +77,7 @@ def finished_steps(paths: RunPaths, options: WorkflowOptions) -> list[dict]:
     if earlier is None:
         return []  # new, or stopped before its first step ended
     if earlier["options"] != recorded_options(options):
-        raise RunRefused(f"run {paths.run_id} in {paths.work_dir} was started with other options: give another --run-id "
+        raise DeployError(f"run {paths.run_id} in {paths.work_dir} was started with other options: give another --run-id "
                          "(or the same options to resume it)")
     done = []
     for step in earlier["steps"]:
@@ -91,7 +88,7 @@ def finished_steps(paths: RunPaths, options: WorkflowOptions) -> list[dict]:
         LOG.info("another version is served since run %s's gate: the gate runs again", paths.run_id)
         done = done[:-1]
     if len(done) == len(STEPS):
-        raise RunRefused(f"run {paths.run_id} in {paths.work_dir} is finished ({earlier['steps'][-1]['name']} was its last "
+        raise DeployError(f"run {paths.run_id} in {paths.work_dir} is finished ({earlier['steps'][-1]['name']} was its last "
                          "step): give another --run-id")
     return done
 
