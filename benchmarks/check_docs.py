@@ -48,12 +48,8 @@ def tables(text: str):
         yield start + 1, marker["files"].split(), [[row[0]] + [row[i] for i in measured] for row in cells]
 
 
-def printed_as(figure: str, decimals: int, recorded: list[float], ratio: bool) -> bool:
-    value = float(figure)
-    candidates = [number * scale for number in recorded for scale in SCALES]
-    if ratio:
-        candidates += [a / b for a, b in itertools.permutations(recorded, 2) if b]
-    return any(round(candidate, decimals) == value for candidate in candidates)
+def printed_as(figure: str, decimals: int, candidates: list[float]) -> bool:
+    return any(round(candidate, decimals) == float(figure) for candidate in candidates)
 
 
 def unmatched_figures(text: str) -> list[str]:
@@ -64,12 +60,14 @@ def unmatched_figures(text: str) -> list[str]:
             problems.append(f"line {line}: no results file {', '.join(missing)}")
             continue
         recorded = sorted({number for name in files for number in leaves(json.loads((RESULTS / name).read_text()))})
+        scaled = [number * scale for number in recorded for scale in SCALES]
+        ratios = scaled + [a / b for a, b in itertools.permutations(recorded, 2) if b]  # for figures printed with ×
         for row in rows:
             for cell in row[1:]:
                 for match in NUMBER.finditer(cell):
                     figure = match[1].replace(",", "") + (f".{match[2]}" if match[2] else "")
                     ratio = cell[match.end():].lstrip().startswith("×")
-                    if not printed_as(figure, len(match[2] or ""), recorded, ratio):
+                    if not printed_as(figure, len(match[2] or ""), ratios if ratio else scaled):
                         problems.append(f"line {line}: {figure} ({row[0][:50]!r}) is in none of {', '.join(files)}")
     return problems
 

@@ -10,7 +10,7 @@ and label. Local (FnApiRunner) by default; Dataflow with the same flags as
 preprocess. Beam's own TensorFlow handler needs tensorflow_hub and Keras 2
 loading, so a small ModelHandler over tf.saved_model.load is used instead.
 
-The drift check: the scored reviews' profile (pipelines/drift.py: words per
+The drift check: the scored reviews' profile (reviews/drift.py: words per
 review, out-of-vocabulary fraction, scores, and the label balance of reviews
 whose Score is not 3) is compared with the one the export carries, in
 PREFIX-drift.json; a warning says when they differ significantly.

@@ -13,7 +13,7 @@ SIGNATURE = "serving_default"
 TEXT = "text"
 # Why a review gets no score: it cleans to no words (trainer.predict and pipelines.score say so alike).
 NO_WORDS = "no_words"
-# The validation split's profile (pipelines/drift.py), written by trainer.task beside the SavedModel.
+# The validation split's profile (reviews/drift.py), written by trainer.task beside the SavedModel.
 PROFILE = os.path.join("assets.extra", "profile.json")
 
 

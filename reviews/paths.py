@@ -14,6 +14,16 @@ import re
 from reviews.records import header_problem
 
 
+def set_end(pattern: str, start: int) -> int:
+    """Where the `[...]` set opened before `start` closes (-1: it does not, and `[`
+    is a plain character); a `]` right after `[` or `[!` is a member, not the end."""
+    if pattern[start:start + 1] == "!":
+        start += 1
+    if pattern[start:start + 1] == "]":
+        start += 1
+    return pattern.find("]", start)
+
+
 def pattern_regex(pattern: str) -> re.Pattern:
     """Beam's file pattern syntax (FileSystem.translate_pattern): fnmatch's, but
     `*` stops at a slash and `**` does not."""
@@ -27,10 +37,14 @@ def pattern_regex(pattern: str) -> re.Pattern:
             parts.append(".*" if double else r"[^/\\]*")
         elif c == "?":
             parts.append(".")
-        elif c == "[" and (close := pattern.find("]", i + (pattern[i:i + 1] in "!]") + (pattern[i:i + 2] == "!]"))) != -1:
+        elif c == "[" and (close := set_end(pattern, i)) != -1:
             inside = pattern[i:close].replace("\\", "\\\\")
             i = close + 1
-            parts.append("[" + ("^" + inside[1:] if inside.startswith("!") else "\\" + inside if inside.startswith("^") else inside) + "]")
+            if inside.startswith("!"):
+                inside = "^" + inside[1:]
+            elif inside.startswith("^"):
+                inside = "\\" + inside
+            parts.append(f"[{inside}]")
         else:
             parts.append(re.escape(c))
     return re.compile(r"(?ms)" + "".join(parts) + r"\Z")
@@ -57,17 +71,15 @@ def files_matching(pattern: str) -> list[str]:
     return sorted(path for path in found if regex.match(path))
 
 
-def unmatched_pattern(patterns: str) -> str | None:
-    """The first of the comma-separated patterns that matches no file, if any."""
-    for pattern in (p.strip() for p in patterns.split(",")):
-        if not files_matching(pattern):
-            return pattern
-    return None
+def matches_by_pattern(patterns: str) -> dict[str, list[str]]:
+    """Each of the comma-separated patterns with the files it matches, in order (an
+    empty one, as in "a.csv,", matches nothing)."""
+    return {pattern: files_matching(pattern) if pattern else [] for pattern in (p.strip() for p in patterns.split(","))}
 
 
 def matched_files(patterns: str) -> list[str]:
     """Every file the comma-separated patterns match."""
-    return [path for p in patterns.split(",") if p.strip() for path in files_matching(p.strip())]
+    return [path for files in matches_by_pattern(patterns).values() for path in files]
 
 
 def is_within(path: str, directory: str) -> bool:
@@ -80,10 +92,11 @@ def is_within(path: str, directory: str) -> bool:
 
 def input_problem(patterns: str, flag: str = "--input") -> str | None:
     """What stops these input patterns being read, said in one line, or None."""
-    missing = unmatched_pattern(patterns)
+    matches = matches_by_pattern(patterns)  # each pattern listed once: on gs:// a listing is a request
+    missing = next((pattern for pattern, files in matches.items() if not files), None)
     if missing:
         return f"no input file matches {missing!r}"
-    inputs = matched_files(patterns)
+    inputs = [path for files in matches.values() for path in files]
     folder = next((path for path in inputs if "://" not in path and os.path.isdir(path)), None)
     if folder:
         return f"{flag} {folder!r} is a directory: give files or a glob, e.g. {folder.rstrip('/')}/*.csv"

@@ -1,8 +1,8 @@
 """Reading raw reviews: Kaggle `Reviews.csv` and SNAP `finefoods.txt[.gz]`.
 
 Both formats are parsed whole-file (quoted CSV fields may contain newlines, and
-a SNAP review spans several lines), so files are matched with `fileio` and each
-one is parsed by a single DoFn call. Nothing is validated here, and nothing is
+a SNAP review spans several lines), so each file is read by one call
+(pipelines/sources.py: one DoFn call per file). Nothing is validated here, and nothing is
 dropped: every record read becomes one `RawRecord`, however broken, so that
 validation can account for it. Damage the reader itself sees becomes a record
 with a `problem` and its position (line, byte, and how much of the file it

@@ -226,8 +226,8 @@ def evaluate(config: EvaluateConfig) -> dict:
         raise TrainerError(f"{config.job_dir} has no metrics.json (not a finished trainer.task run)")
     data_dir = config.data or metrics["data"]
     raw_input = config.raw_input or metrics.get("raw_input")  # the job's own, when it had one
-    if raw_input and input_problem(raw_input, "--raw-input"):
-        raise TrainerError(input_problem(raw_input, "--raw-input"))
+    if raw_input and (problem := input_problem(raw_input, "--raw-input")):
+        raise TrainerError(problem)
     spec = data.data_spec(data_dir)
     if metrics.get("vocabulary_sha256") and vocabulary_digest(data_dir) != metrics["vocabulary_sha256"]:
         raise TrainerError(f"--data {data_dir} was made with another vocabulary than the job's data ({metrics['data']}): "

@@ -9,7 +9,7 @@ time. Signatures:
 
 Beside the SavedModel, assets.extra/profile.json (TF Serving's folder for
 files that travel with a model) holds the validation split's profile
-(pipelines/drift.py), so that a scoring job can tell whether its data still
+(reviews/drift.py), so that a scoring job can tell whether its data still
 looks like the data the model learnt from.
 """
 import json

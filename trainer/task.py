@@ -314,8 +314,8 @@ def balanced_data(spec: data.DataSpec, allow_unbalanced: bool) -> data.DataSpec:
 def train(config: TrainConfig) -> dict:
     """Fits, evaluates on test, exports; returns metrics.json's content."""
     strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
-    if config.raw_input and input_problem(config.raw_input, "--raw-input"):
-        raise TrainerError(input_problem(config.raw_input, "--raw-input"))
+    if config.raw_input and (problem := input_problem(config.raw_input, "--raw-input")):
+        raise TrainerError(problem)
     spec = balanced_data(data.data_spec(config.data), config.allow_unbalanced)
     bucketed = config.bucket_by_length
     # Built before anything is written: it fails if a worker would get no file.
