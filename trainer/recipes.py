@@ -29,7 +29,7 @@ class Recipe:
 
 # lstm1/lstm2 keep the notebook's recipe (adam 1e-3, batch 2048, 10 epochs, no
 # early stop), so their results stay reproducible. The others were chosen on the real
-# sample's validation split (README, "Models"). tfidf is a convex problem with
+# sample's validation split (docs/training.md, "Models"). tfidf is a convex problem with
 # a weight per n-gram: Adam moves a rare n-gram's weight as far per step as a
 # common one's and overfits them (validation AUC 0.88); plain SGD with momentum
 # moves each by its gradient, like the batch solvers of a logistic regression,

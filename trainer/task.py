@@ -53,8 +53,8 @@ class TrainConfig:
     seed: int = 7
     strategy: str = "auto"
     steps_per_epoch: int | None = None  # default: one pass over train
-    # On by default: 3.7x and 6x the examples/s at equal or better validation
-    # accuracy (benchmarks/train.py, README).
+    # On by default: 4.2x and 7.3x the examples/s at equal accuracy
+    # (benchmarks/train.py, docs/benchmarks.md "Length-bucketed vs fixed 400").
     bucket_by_length: bool = True
     mixed_precision: bool = False
     # The epoch with the lowest validation loss is evaluated and exported; the
@@ -261,7 +261,7 @@ def dtype_policy(mixed_precision: bool) -> str:
 
 
 def architecture(model: keras.Model) -> str:
-    """The layers that hold weights or shape the features, as the README writes them."""
+    """The layers that hold weights or shape the features, as docs/training.md writes them."""
     parts = []
     for layer in model.layers[1:]:
         if isinstance(layer, keras.layers.Embedding):
@@ -311,68 +311,82 @@ def balanced_data(spec: data.DataSpec, allow_unbalanced: bool) -> data.DataSpec:
     return spec
 
 
-def train(config: TrainConfig) -> dict:
-    """Fits, evaluates on test, exports; returns metrics.json's content."""
-    strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
-    if config.raw_input and (problem := input_problem(config.raw_input, "--raw-input")):
-        raise TrainerError(problem)
-    spec = balanced_data(data.data_spec(config.data), config.allow_unbalanced)
-    bucketed = config.bucket_by_length
-    # Built before anything is written: it fails if a worker would get no file.
-    train_batches = data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed,
-                                 worker_shard=worker_shard(), bucket_by_length=bucketed)
-    checked_records(spec)
-    prepared_job_dir(config)
-    paths = job_paths(config.job_dir)
-    keras.utils.set_random_seed(config.seed)
+@dataclasses.dataclass
+class Fitted:
+    """What fit leaves behind: the model, its epochs, and which weights the model now holds."""
 
-    steps = config.steps_per_epoch or math.ceil(spec.examples["train"] / config.batch_size)
-    with damaged_files_named(spec):
-        val_batches = data.with_counted_batches(data.dataset(spec, "val", config.batch_size, bucket_by_length=bucketed))
-    policy = dtype_policy(config.mixed_precision)
+    model: keras.Model
+    strategy: tf.distribute.Strategy
+    dtype_policy: str
+    history: list[dict]
+    best: artifacts.BestEpochCheckpoint
+    weights: str = ""  # the checkpoint file the model holds (and the export and evaluation use)
+    evaluated: dict = dataclasses.field(default_factory=dict)  # that epoch's line of history.json
+
+
+def training_batches(config: TrainConfig, spec: data.DataSpec) -> tf.data.Dataset:
+    """Built before anything is written: it fails if a worker would get no file."""
+    return data.dataset(spec, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed,
+                        worker_shard=worker_shard(), bucket_by_length=config.bucket_by_length)
+
+
+def compiled_model(config: TrainConfig, spec: data.DataSpec, strategy: tf.distribute.Strategy, policy: str) -> keras.Model:
     keras.config.set_dtype_policy(policy)
     recipe = recipes.RECIPES[config.model]
     with strategy.scope():
         model = models.compiled(models.BUILDERS[config.model](spec.vocab_size), config.learning_rate, recipe.optimizer)
-        with damaged_files_named(spec):
-            model = fit_ready(idf_adapted(model, spec, config.batch_size), strategy)
+        return fit_ready(idf_adapted(model, spec, config.batch_size), strategy)
+
+
+def fit(config: TrainConfig, spec: data.DataSpec, paths: JobPaths, train_batches: tf.data.Dataset,
+        strategy: tf.distribute.Strategy) -> Fitted:
+    """Fits (resuming an interrupted run from its backup) and saves the last epoch's weights."""
+    steps = config.steps_per_epoch or math.ceil(spec.examples["train"] / config.batch_size)
+    val_batches = data.with_counted_batches(data.dataset(spec, "val", config.batch_size,
+                                                         bucket_by_length=config.bucket_by_length))
+    policy = dtype_policy(config.mixed_precision)
+    model = compiled_model(config, spec, strategy, policy)
     LOG.info("%s: %s, %s params, %s with %d replicas, %d steps/epoch of %d, %s, %s", config.model, architecture(model),
              f"{model.count_params():,}", type(strategy).__name__, strategy.num_replicas_in_sync, steps, config.batch_size, policy,
-             "length-bucketed" if bucketed else f"fixed length {spec.sequence_length}")
+             "length-bucketed" if config.bucket_by_length else f"fixed length {spec.sequence_length}")
     for repair in artifacts.repaired_checkpoints(paths.checkpoints, paths.backup):
         LOG.warning("%s", repair)
     done_epochs = resumed_epoch(paths.backup)
     if done_epochs:
         LOG.info("resuming at epoch %d from %s", done_epochs + 1, paths.backup)
-
+    recipe = recipes.RECIPES[config.model]
     best = artifacts.BestEpochCheckpoint(paths.best_weights, paths.best_state, config.early_stopping_patience,
                                          resumed=done_epochs > 0, monitor=recipe.best_epoch_by)
-    with damaged_files_named(spec):
-        model.fit(
-            train_batches,
-            epochs=config.epochs,
-            steps_per_epoch=steps,
-            validation_data=val_batches,
-            callbacks=callbacks(paths, steps * config.batch_size, best),
-            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
-            shuffle=False,  # the dataset shuffles itself
-        )
-
+    model.fit(
+        train_batches,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        validation_data=val_batches,
+        callbacks=callbacks(paths, steps * config.batch_size, best),
+        verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
+        shuffle=False,  # the dataset shuffles itself
+    )
     model.save_weights(paths.final_weights)
     history = artifacts.read_json(paths.history, [])
-    evaluated = history[-1]
     if len(history) < config.epochs:
         LOG.info("stopped early after epoch %d of %d: no better %s for %d epochs",
                  len(history), config.epochs, recipe.best_epoch_by, config.early_stopping_patience)
-    evaluated_weights = paths.final_weights
-    if config.restore_best_weights and best.best_epoch:
-        evaluated_weights = paths.best_weights
-        model.load_weights(evaluated_weights)
-        evaluated = next(e for e in history if e["epoch"] == best.best_epoch)
-    with damaged_files_named(spec):
-        test = evaluate.split_columns(model, spec, "test", config.batch_size, bucketed)
-        val = evaluate.split_columns(model, spec, "val", config.batch_size, bucketed)
-    metrics = {
+    return Fitted(model, strategy, policy, history, best, weights=paths.final_weights, evaluated=history[-1])
+
+
+def with_chosen_weights(fitted: Fitted, config: TrainConfig, paths: JobPaths) -> Fitted:
+    """The best epoch's weights when --restore-best-weights (the default), else the last epoch's."""
+    if not (config.restore_best_weights and fitted.best.best_epoch):
+        return fitted
+    fitted.model.load_weights(paths.best_weights)
+    evaluated = next(e for e in fitted.history if e["epoch"] == fitted.best.best_epoch)
+    return dataclasses.replace(fitted, weights=paths.best_weights, evaluated=evaluated)
+
+
+def job_metrics(config: TrainConfig, spec: data.DataSpec, fitted: Fitted, test: dict) -> dict:
+    """metrics.json: the run's settings, its test metrics and the epoch they come from."""
+    model, history, evaluated, recipe = fitted.model, fitted.history, fitted.evaluated, recipes.RECIPES[config.model]
+    return {
         "model": config.model,
         "data": config.data,
         "architecture": architecture(model),
@@ -381,23 +395,23 @@ def train(config: TrainConfig) -> dict:
         "epochs": len(history),
         "epochs_requested": config.epochs,
         "batch_size": config.batch_size,
-        "replicas": strategy.num_replicas_in_sync,
+        "replicas": fitted.strategy.num_replicas_in_sync,
         "vocab_size": spec.vocab_size,
         "sequence_length": spec.sequence_length,
-        "bucket_by_length": bucketed,
-        "dtype_policy": policy,
+        "bucket_by_length": config.bucket_by_length,
+        "dtype_policy": fitted.dtype_policy,
         "optimizer": recipe.optimizer_name,
         "learning_rate": config.learning_rate,
         "data_balanced": spec.balanced,
         "allow_unbalanced": config.allow_unbalanced,
         **evaluation.binary_metrics(test["label"], test["probability"]),
-        "best_epoch": best.best_epoch,
+        "best_epoch": fitted.best.best_epoch,
         "best_epoch_by": recipe.best_epoch_by,
         "restore_best_weights": config.restore_best_weights,
         "early_stopping_patience": config.early_stopping_patience,
         "evaluated_epoch": evaluated["epoch"],
         # Relative to the job when inside it, so a copied or moved job evaluates its own weights.
-        "evaluated_weights": evaluate.job_relative(evaluated_weights, config.job_dir),
+        "evaluated_weights": evaluate.job_relative(fitted.weights, config.job_dir),
         "vocabulary_sha256": evaluate.vocabulary_digest(config.data),
         "raw_input": config.raw_input,
         "train_loss": evaluated["loss"],
@@ -406,21 +420,53 @@ def train(config: TrainConfig) -> dict:
         "seconds_per_epoch": sum(e["seconds"] for e in history) / max(len(history), 1),
         "examples_per_second": sum(e["examples_per_second"] for e in history) / max(len(history), 1),
     }
+
+
+def unpublished_export(config: TrainConfig, paths: JobPaths, model: keras.Model, val: dict) -> str:
+    """The raw-text SavedModel, written but not yet published (export.publish does that last)."""
     export_dir = export.versioned_dir(paths.export_root) if paths.export_versioned else paths.export_root
     checked_space(export_dir, export.bytes_needed(model, config.data), "the export")
-    metrics["export"] = export.export_model(model, tft.TFTransformOutput(config.data), export_dir,
-                                            profile=evaluate.validation_profile(val, config.data), published=False)
-    artifacts.write_loss_plot(paths.loss_plot, history, f"{config.model}: train vs validation loss", best.best_epoch,
-                              recipes.best_epoch_phrase(recipe.best_epoch_by))
+    return export.export_model(model, tft.TFTransformOutput(config.data), export_dir,
+                               profile=evaluate.validation_profile(val, config.data), published=False)
+
+
+def write_job_files(config: TrainConfig, paths: JobPaths, fitted: Fitted, metrics: dict, val: dict, test: dict) -> dict:
+    """The loss plot, the evaluation report, the published export and metrics.json, in that
+    order; returns the metrics with the evaluation's figures added."""
+    recipe = recipes.RECIPES[config.model]
+    artifacts.write_loss_plot(paths.loss_plot, fitted.history, f"{config.model}: train vs validation loss",
+                              fitted.best.best_epoch, recipes.best_epoch_phrase(recipe.best_epoch_by))
     if paths.is_chief and config.evaluation:
-        result = evaluate.write_evaluation(os.path.join(paths.root, "evaluation"), val, test, history,
+        result = evaluate.write_evaluation(os.path.join(paths.root, "evaluation"), val, test, fitted.history,
                                            evaluate.job_summary(metrics, config.job_dir, config.data), config.raw_input)
-        metrics.update(evaluate.metrics_of(result))
-    export.publish(export_dir)  # only now do the gate, the push and TF Serving see it
+        metrics = {**metrics, **evaluate.metrics_of(result)}
+    export.publish(metrics["export"])  # only now do the gate, the push and TF Serving see it
     artifacts.write_json(paths.metrics, metrics)  # last: its presence marks the run finished
     if not paths.is_chief:  # its artifacts only served the collective ops that wrote them
         tf.io.gfile.rmtree(paths.root)
     return metrics
+
+
+def train(config: TrainConfig) -> dict:
+    """Fits, evaluates on test, exports; returns metrics.json's content. Reads like a pipeline:
+    check the inputs, claim the job dir, fit, choose the weights, evaluate, export, write."""
+    strategy = distribution_strategy(config.strategy)  # first: collectives must start before other ops
+    if config.raw_input and (problem := input_problem(config.raw_input, "--raw-input")):
+        raise TrainerError(problem)
+    spec = balanced_data(data.data_spec(config.data), config.allow_unbalanced)
+    train_batches = training_batches(config, spec)
+    checked_records(spec)
+    prepared_job_dir(config)
+    paths = job_paths(config.job_dir)
+    keras.utils.set_random_seed(config.seed)
+
+    with damaged_files_named(spec):
+        fitted = with_chosen_weights(fit(config, spec, paths, train_batches, strategy), config, paths)
+        test = evaluate.split_columns(fitted.model, spec, "test", config.batch_size, config.bucket_by_length)
+        val = evaluate.split_columns(fitted.model, spec, "val", config.batch_size, config.bucket_by_length)
+    metrics = job_metrics(config, spec, fitted, test)
+    metrics["export"] = unpublished_export(config, paths, fitted.model, val)
+    return write_job_files(config, paths, fitted, metrics, val, test)
 
 
 @one_line_errors("trainer")
