@@ -105,12 +105,15 @@ def tf_examples(texts: list[str]) -> tf.Tensor:
 @pytest.mark.parametrize("signature", ["serving_default", "serve_tf_example", "trainer.predict"])
 def test_a_review_scores_the_same_alone_and_among_long_reviews(any_job, synthetic_csv, signature):
     export_dir = latest_export(any_job)
-    loaded = tf.saved_model.load(export_dir)
-    score = {
-        "serving_default": lambda texts: loaded.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy(),
-        "serve_tf_example": lambda texts: loaded.signatures["serve_tf_example"](examples=tf_examples(texts))["probability"].numpy(),
-        "trainer.predict": lambda texts: [p for p, _ in predict.scored(predict.loaded_signature(export_dir), texts)],
-    }[signature]
+    if signature == "trainer.predict":  # loaded as trainer.predict loads it, once
+        serving_fn = predict.loaded_signature(export_dir)
+        score = lambda texts: [p for p, _ in predict.scored(serving_fn, texts)]  # noqa: E731
+    else:
+        loaded = tf.saved_model.load(export_dir)
+        score = {
+            "serving_default": lambda texts: loaded.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy(),
+            "serve_tf_example": lambda texts: loaded.signatures["serve_tf_example"](examples=tf_examples(texts))["probability"].numpy(),
+        }[signature]
     reviews = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False)["Text"].tolist()
     texts = [t for t in reviews if len(t.split()) < 15][:12] + ["Great.", "The box was smaller than expected but my dog loves it."]
     long_texts = [" ".join(reviews[i:i + 8]) for i in (0, 40)]  # far past TINY_LENGTH words

@@ -327,7 +327,7 @@ def test_submit_dry_run_prints_the_pipeline_job(tmp_path):
     (["--run-id", "../escaped"], "--run-id '../escaped': letters, digits"),
 ])
 def test_bad_trainer_options_are_one_line_errors_before_anything_runs(tmp_path, args, message):
-    result = run_module("deploy.workflow", "run", "--input", str(REPO / "tests" / "fixtures" / "reviews.csv"),
+    result = run_main("deploy.workflow", "run", "--input", str(REPO / "tests" / "fixtures" / "reviews.csv"),
                         "--work-dir", str(tmp_path / "w"), *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
