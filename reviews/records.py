@@ -307,10 +307,7 @@ class Span:
 # ---------------------------------------------------------------- CSV
 
 def header_names(row: list[str]) -> list[str]:
-    names = [name.strip() for name in row]
-    if names and names[0].startswith(BOM):
-        names[0] = names[0][len(BOM):]
-    return names
+    return [name.strip() for name in row]
 
 
 def header_map(row: list[str]) -> dict[str, int] | None:
@@ -341,6 +338,13 @@ def parsed_row(text: str) -> list[str] | None:
     except csv.Error:
         return None
     return rows[0] if len(rows) == 1 else None
+
+
+def parsed_first_row(text: str) -> list[str] | None:
+    """The file's first record, without the byte order mark spreadsheet programs
+    write: csv would keep it inside the first field, and so read a quoted header's
+    `\ufeff"Id"` as a field named `\ufeff"Id"` rather than Id."""
+    return parsed_row(text.removeprefix(BOM))
 
 
 # A field as both csv (excel dialect) and Arrow read it alike: unquoted with
@@ -465,7 +469,7 @@ class CsvReader:
         return bool(sample) and 2 * len(records) >= len(sample)
 
     def complete(self, span: Span) -> Iterator[RawRecord]:
-        row = parsed_row(span.text())
+        row = parsed_first_row(span.text()) if span.line == 1 else parsed_row(span.text())
         if row is None:
             yield self.record(span, (), "unparseable_csv: the csv module cannot split this record")
         elif span.line == 1 and header_map(row) is not None:
@@ -720,7 +724,7 @@ def header_problem(path: str) -> str | None:
     if is_snap(first[:64]):
         return None
     first_line = decoded(next(byte_lines(iter([first])))).rstrip("\r\n")  # CR-only files too
-    row = parsed_row(first_line) or []
+    row = parsed_first_row(first_line) or []
     header = header_map(row)
     if header is None:
         if len(row) == len(COLUMN_NAMES) and row[0].strip().isdigit():

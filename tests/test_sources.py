@@ -301,3 +301,22 @@ def test_when_arrow_disagrees_the_state_machine_reads_the_run(monkeypatch, failu
     batches = list(reviews.records.batches_in_file("tricky.csv", io.BytesIO(data)))
     assert all(b.plain is None for b in batches)
     assert read(data, "tricky.csv") == state_machine_records("tricky.csv", data)
+
+
+def quoted_header_csv(rows: range) -> bytes:
+    """As spreadsheet programs write a CSV: a byte order mark, then every field quoted, the header too."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(HEADER.split(","))
+    writer.writerows(list(csv.reader([row(i)]))[0] for i in rows)
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def test_a_quoted_header_after_a_byte_order_mark_is_read_like_an_unquoted_one(tmp_path):
+    quoted = read(quoted_header_csv(range(1, 6)))
+    plain = read(("\ufeff" + "\n".join([HEADER, *(row(i) for i in range(1, 6))]) + "\n").encode())
+    assert [r.values for r in quoted] == [r.values for r in plain] and len(plain) == 5
+    assert all(r.problem is None for r in quoted)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(quoted_header_csv(range(1, 6)))
+    assert header_problem(str(path)) is None
