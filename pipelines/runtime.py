@@ -4,7 +4,7 @@ import difflib
 import re
 import sys
 
-from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
 
@@ -37,9 +37,19 @@ def size_only_data_streams() -> None:
     worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 0
 
 
+def beam_options_parser() -> _BeamArgumentParser:
+    """Every Beam option, parsed as PipelineOptions.get_all_options does. Parsed here,
+    not by building PipelineOptions, whose constructor calls logging.basicConfig()
+    and so would set the log format before reviews.logs.configure does."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        options_class._add_argparse_args(parser)
+    return parser
+
+
 def timed_stream_problem(beam_args: list[str]) -> str | None:
     """The experiment that would turn the lossy timed streams back on in Beam's SDK workers."""
-    experiments = PipelineOptions(beam_args).view_as(DebugOptions).experiments or []
+    experiments = beam_options_parser().parse_known_args(beam_args)[0].experiments or []
     for experiment in experiments:
         match = TIMED_STREAM_EXPERIMENT.fullmatch(experiment)
         if match and not re.fullmatch(r"0+|-[0-9]+", match["ms"].strip()):  # Beam reads 0 or less as off
@@ -52,9 +62,7 @@ def unknown_option(beam_args: list[str], ours: argparse.ArgumentParser) -> str |
     """The first argument that neither our parser nor any Beam options class
     takes, said with the closest known flag. Beam itself only logs a warning
     and runs with its defaults, so a typo such as --vocab_sise would go unseen."""
-    parser = _BeamArgumentParser(allow_abbrev=False)  # how PipelineOptions.get_all_options parses
-    for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
-        options_class._add_argparse_args(parser)
+    parser = beam_options_parser()
     _, unknown = parser.parse_known_args(beam_args)
     if not unknown:
         return None

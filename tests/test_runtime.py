@@ -69,6 +69,17 @@ def test_experiments_that_keep_streams_size_only_are_accepted(experiment):
     assert runtime.timed_stream_problem([f"--experiments={experiment}"]) is None
 
 
+def test_checking_beam_arguments_leaves_the_log_format_to_our_cli():
+    # Building PipelineOptions calls logging.basicConfig(): every CLI line would then read
+    # "INFO:__main__:..." (a fresh interpreter: pytest gives the root logger handlers of its own).
+    code = ("import argparse, logging; from pipelines import runtime; "
+            "runtime.beam_args_or_exit('x', ['--experiments=upload_graph', '--direct_num_workers=2'], "
+            "argparse.ArgumentParser()); print(len(logging.getLogger().handlers))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["0"]
+
+
 # A sitecustomize module on PYTHONPATH runs in every Python process started with
 # it, the runner's worker subprocesses included: it logs each timed stream built.
 COUNTING_SITECUSTOMIZE = """
