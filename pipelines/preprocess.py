@@ -44,7 +44,7 @@ from pipelines import report, transform
 from reviews import logs
 from reviews.contract import NUM_WORDS
 from pipelines.rules import ApplyNotebookRules
-from pipelines.runtime import beam_args_or_exit
+from pipelines.runtime import beam_args_or_exit, new_pipeline
 from reviews.paths import input_problem, is_within, matched_files, output_problem
 from pipelines.sink import WriteExampleShards
 from pipelines.sources import ReadReviewBatches
@@ -289,7 +289,7 @@ def run(config: PreprocessConfig, beam_args: list[str]) -> dict:
     )
     LOG.info("preprocess: %s → %s (%s)", config.input, config.output, " ".join(beam_args))
     try:
-        with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        with new_pipeline(beam_args) as pipeline:
             build_pipeline(pipeline, config)
     finally:  # tf.Transform's temporary files, also when the run failed (a full disk stays full otherwise)
         if tf.io.gfile.exists(os.path.join(config.output, "tmp")):
@@ -305,7 +305,7 @@ def is_dry_run(beam_args: list[str]) -> bool:
 def dry_run_lines(config: PreprocessConfig, beam_args: list[str]) -> list[str]:
     """Builds the job without running it (DataflowRunner --dry_run=True
     --no_auth): nothing is read or written, the graph is checked offline."""
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    pipeline = new_pipeline(beam_args)
     # tf.Transform creates its temp dir while the graph is built: keep it local.
     build_pipeline(pipeline, config, temp_dir=tempfile.mkdtemp(prefix="tft-dry-run-"))
     result = pipeline.run()

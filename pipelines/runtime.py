@@ -4,6 +4,7 @@ import difflib
 import re
 import sys
 
+import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
@@ -47,6 +48,13 @@ def beam_options_parser() -> _BeamArgumentParser:
     return parser
 
 
+def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """Every pipeline of this package is made here, so that it has size-only data
+    streams also where a caller runs preprocess.run or score.run without the command line."""
+    size_only_data_streams()
+    return beam.Pipeline(options=PipelineOptions(beam_args))
+
+
 def timed_stream_problem(beam_args: list[str]) -> str | None:
     """The experiment that would turn the lossy timed streams back on in Beam's SDK workers."""
     experiments = beam_options_parser().parse_known_args(beam_args)[0].experiments or []
@@ -76,12 +84,11 @@ def unknown_option(beam_args: list[str], ours: argparse.ArgumentParser) -> str |
 
 def beam_args_or_exit(prog: str, beam_args: list[str], ours: argparse.ArgumentParser) -> list[str]:
     """The Beam arguments with the local runner chosen, or a one-line error (exit 2) for an
-    unknown one; every pipeline of this package starts here, so the data-stream workaround does too."""
+    unknown one or for the experiment that turns timed data streams back on."""
     problem = unknown_option(beam_args, ours) or timed_stream_problem(beam_args)
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         raise SystemExit(2)
-    size_only_data_streams()
     return with_local_runner(beam_args)
 
 

@@ -29,11 +29,10 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from reviews import drift, logs
 from reviews.exports import NO_WORDS, ExportError, loaded_signature, served, training_profile
-from pipelines.runtime import beam_args_or_exit
+from pipelines.runtime import beam_args_or_exit, new_pipeline
 from reviews.paths import input_problem, output_problem
 from pipelines.sources import ReadReviews
 from pipelines.validate import REJECTED, ValidateReviews
@@ -204,7 +203,7 @@ def scored_with(config: ScoreConfig, beam_args: list[str]) -> tuple[dict | None,
     training = training_profile(config.model)
     if training is None:
         LOG.warning("%s carries no training profile (exported before trainer.task wrote one): no drift check", config.model)
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+    with new_pipeline(beam_args) as pipeline:
         build_pipeline(pipeline, config, training)
     result = pipeline.result.metrics().query()
     return training, {c.key.metric.name: c.committed for c in result["counters"]}

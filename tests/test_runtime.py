@@ -69,6 +69,15 @@ def test_experiments_that_keep_streams_size_only_are_accepted(experiment):
     assert runtime.timed_stream_problem([f"--experiments={experiment}"]) is None
 
 
+def test_every_pipeline_made_here_has_size_only_streams(monkeypatch):
+    # preprocess.run and score.run make their pipeline here: a caller that skips the
+    # command line (benchmarks/preprocess_stages.py, a notebook) gets the workaround too.
+    monkeypatch.setattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", 1000)  # Beam's default
+    pipeline = runtime.new_pipeline(["--runner=FnApiRunner", "--direct_num_workers=2"])
+    assert worker_handlers.DATA_BUFFER_TIME_LIMIT_MS == 0
+    assert pipeline.options.get_all_options()["direct_num_workers"] == 2
+
+
 def test_checking_beam_arguments_leaves_the_log_format_to_our_cli():
     # Building PipelineOptions calls logging.basicConfig(): every CLI line would then read
     # "INFO:__main__:..." (a fresh interpreter: pytest gives the root logger handlers of its own).
