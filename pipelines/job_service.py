@@ -13,15 +13,22 @@ pool, a pipeline then runs as it would on a portable runner:
     python -m pipelines.preprocess --input ... --output ... --runner PortableRunner \\
         --job_endpoint localhost:8099 --environment_type EXTERNAL --environment_config localhost:50000
 
-SIGTERM or Ctrl-C stops it (exit 0).
+SIGTERM or Ctrl-C stops it (exit 0). `local_portable_services()` starts both
+as above, on free ports, for a test or a benchmark.
 """
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
+import pathlib
 import signal
+import socket
+import subprocess
 import sys
 import threading
+import time
+from typing import IO, Iterator
 
 from apache_beam.runners.portability import local_job_service
 
@@ -81,6 +88,66 @@ def main(argv=None) -> int:
     finally:
         servicer.stop()
     return 0
+
+
+@dataclasses.dataclass
+class PortableServices:
+    job_endpoint: str
+    pool_endpoint: str
+    job_service: subprocess.Popen
+    worker_pool: subprocess.Popen
+
+    def beam_args(self) -> list[str]:
+        """The standard Beam options that send a pipeline to these services."""
+        return ["--runner", "PortableRunner", "--job_endpoint", self.job_endpoint,
+                "--environment_type", "EXTERNAL", "--environment_config", self.pool_endpoint]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PipelineError(f"{' '.join(process.args)} exited with status {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("localhost", port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise PipelineError(f"{' '.join(process.args)} did not listen on port {port} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def local_portable_services(log: IO | int = subprocess.DEVNULL) -> Iterator[PortableServices]:
+    """Beam's worker pool and this job service, each a process of its own on a free port
+    (their output to `log`: the pool pipes its workers' output and never reads it, so a
+    pipe would fill); both get SIGTERM on the way out."""
+    job_port, pool_port = free_port(), free_port()
+    # The pool starts each SDK worker as `python -c ...`, found on PATH: this interpreter.
+    env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    commands = {pool_port: [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                            "--service_port", str(pool_port)],
+                job_port: [sys.executable, "-m", "pipelines.job_service", "--port", str(job_port)]}
+    processes = {}
+    try:
+        for port, command in commands.items():
+            processes[port] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        for port, process in processes.items():
+            wait_listening(port, process)
+        yield PortableServices(f"localhost:{job_port}", f"localhost:{pool_port}", processes[job_port], processes[pool_port])
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 if __name__ == "__main__":

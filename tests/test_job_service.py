@@ -1,19 +1,16 @@
 """Beam's portable runner: preprocess sent to `pipelines.job_service` with SDK workers
 from Beam's worker pool, processes of their own that share no memory with the
 submitter, gives the in-memory run's examples."""
-import contextlib
 import json
-import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from pipelines import preprocess
+from pipelines import job_service, preprocess
 from reviews.contract import SPLITS
 from tests.conftest import FIXTURE_CSV, REPO, run_main, run_module
 from tests.test_preprocess import read_split
@@ -21,48 +18,12 @@ from tests.test_preprocess import read_split
 PIPELINE_ARGS = ["--max-length", "12", "--num-shards", "2", "--test-fraction", "0.25", "--val-fraction", "0.25"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        with contextlib.suppress(OSError), socket.create_connection(("localhost", port), timeout=1):
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{process.args} did not listen on port {port} within {timeout:.0f} s")
-
-
-@contextlib.contextmanager
-def started(command: list[str], port: int, env: dict):
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_listening(port, process)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 @pytest.fixture(scope="module")
-def portable_endpoints():
-    """(job endpoint, worker pool endpoint), both services running for the module."""
-    job_port, pool_port = free_port(), free_port()
-    # The pool starts each SDK worker as `python -c ...`, found on PATH: this interpreter.
-    env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    pool = [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)]
-    jobs = [sys.executable, "-m", "pipelines.job_service", "--port", str(job_port)]
-    with started(pool, pool_port, env), started(jobs, job_port, env) as job_service:
-        yield f"localhost:{job_port}", f"localhost:{pool_port}", job_service
+def portable_services(tmp_path_factory):
+    """Beam's worker pool and our job service, running for the module."""
+    with open(tmp_path_factory.mktemp("services") / "services.log", "w") as log, \
+            job_service.local_portable_services(log) as services:
+        yield services
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +39,16 @@ def examples(out: pathlib.Path) -> dict:
 
 
 @pytest.mark.slow
-def test_the_portable_runner_gives_the_in_memory_examples(portable_endpoints, in_memory_out, tmp_path):
-    job_endpoint, pool_endpoint, job_service = portable_endpoints
+def test_the_portable_runner_gives_the_in_memory_examples(portable_services, in_memory_out, tmp_path):
     out = tmp_path / "portable"
     result = run_module("pipelines.preprocess", "--input", str(FIXTURE_CSV), "--output", str(out), *PIPELINE_ARGS,
-                        "--runner", "PortableRunner", "--job_endpoint", job_endpoint,
-                        "--environment_type", "EXTERNAL", "--environment_config", pool_endpoint)
+                        *portable_services.beam_args())
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["balanced"] is True
     assert report == json.loads((in_memory_out / "report.json").read_text())
     assert examples(out) == examples(in_memory_out)
-    assert job_service.poll() is None  # it serves the next job too
+    assert portable_services.job_service.poll() is None  # it serves the next job too
 
 
 def test_the_job_service_stops_on_sigterm_with_status_0(tmp_path):
@@ -100,7 +59,7 @@ def test_the_job_service_stops_on_sigterm_with_status_0(tmp_path):
     while not port_file.exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.1)
     port = int(port_file.read_text())
-    wait_listening(port, process)
+    job_service.wait_listening(port, process)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr[-3000:]
