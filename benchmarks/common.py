@@ -78,10 +78,13 @@ def high_water_bytes(pid: int) -> int:
         return 0
 
 
-def measured_command(command: list[str], env: dict | None = None, every: float = 0.1) -> dict:
-    """Wall seconds, the process's own peak resident set (its VmHWM, read
-    every `every` seconds: it only grows) and the largest sum of resident
-    memory over it and its child processes, sampled as often."""
+def measured_command(command: list[str], env: dict | None = None, every: float = 0.1, check: bool = True) -> dict:
+    """Wall seconds; CPU seconds, user and system, its waited-for children's
+    included (cpu_seconds / seconds is how many cores it kept busy); the
+    process's own peak resident set (its VmHWM, read every `every` seconds: it
+    only grows) and the largest sum of resident memory over it and its child
+    processes, sampled as often. A failed command raises RuntimeError, or with
+    check=False is returned with its exit status and the last lines it wrote."""
     WORK.mkdir(parents=True, exist_ok=True)
     stderr = open(WORK / "last_command.stderr", "w+")
     started = time.perf_counter()
@@ -98,17 +101,20 @@ def measured_command(command: list[str], env: dict | None = None, every: float =
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    process.wait()
+    _, status, usage = os.wait4(process.pid, 0)  # its CPU time, with its children's that it waited for
+    process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
     stderr.seek(0)
     said = stderr.read()
     stderr.close()
-    if process.returncode:
-        tail = "\n".join(said.strip().splitlines()[-5:])
+    tail = "\n".join(said.strip().splitlines()[-5:])
+    if process.returncode and check:
         raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}:\n{tail}")
-    return {"seconds": seconds, "max_rss_mb": peak_own / 2**20, "tree_rss_mb": peak_tree / 2**20}
+    measured = {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "max_rss_mb": peak_own / 2**20, "tree_rss_mb": peak_tree / 2**20}
+    return measured if check else {**measured, "exit_status": process.returncode, "stderr_tail": tail}
 
 
 def machine() -> dict:

@@ -2,6 +2,7 @@
 
     python benchmarks/preprocess.py [--rows 100000] [--input Reviews.csv] [--workers 2] [--repeats 2]
     python benchmarks/preprocess.py --rows 568454 --repeats 3    # the full dataset's size
+    python benchmarks/preprocess.py --rows 568454 --repeats 3 --input ../shared/data/Reviews_extra.csv
 
 Both handle the same resampled rows end to end (read, clean, dedup, split,
 vocabulary, ids, padding, write). Both are timed as a user runs them, a fresh
@@ -14,9 +15,10 @@ of --repeats, since a shared 2-core machine varies by ±1 s. Peak memory per
 way: the process's maximum resident set (the kernel's maxrss) for one-process
 runs, and for multi-process runs the largest sum of resident memory over the
 run's processes, sampled every 0.1 s (both are recorded for every run; each
-way reports the peak of its fastest run). Prints rows/s, memory and ratios;
-writes benchmarks/results/preprocess.json (preprocess_<rows>.json for another
---rows).
+way reports the peak of its fastest run), and its CPU seconds over wall seconds
+(cores busy). Prints rows/s, memory and ratios; writes
+benchmarks/results/preprocess.json (preprocess_<rows>.json for another --rows,
+with _<input's name> for another --input than the real sample).
 """
 import argparse
 import math
@@ -115,6 +117,8 @@ def main() -> None:
     peak_memory_mb = {name: run["max_rss_mb"] if name in one_process else run["tree_rss_mb"]
                       for name, run in fastest.items() if "max_rss_mb" in run}
     rows_per_second = {name: args.rows / value for name, value in seconds.items()}
+    # CPU seconds over wall seconds: how much of the machine a way used, so how much a second worker could add.
+    cores_busy = {name: run["cpu_seconds"] / run["seconds"] for name, run in fastest.items() if "cpu_seconds" in run}
     ratios = {
         "pipeline_vs_notebook": rows_per_second["pipeline_in_memory"] / rows_per_second["notebook"],
         "pipeline_memory_vs_notebook": peak_memory_mb["pipeline_in_memory"] / peak_memory_mb["notebook"],
@@ -125,6 +129,7 @@ def main() -> None:
     print(f"{args.rows:,} rows resampled from {source.name}, best of {args.repeats}")
     for name, value in seconds.items():
         memory = f"{peak_memory_mb[name]:7,.0f} MB" if name in peak_memory_mb else " " * 10
+        memory += f"  {cores_busy[name]:.2f} cores busy" if name in cores_busy else ""
         each = ", ".join(f"{run['seconds']:.1f}" for run in runs[name])
         print(f"  {name:22s} {value:7.1f} s  {rows_per_second[name]:9,.0f} rows/s  {memory}   (runs: {each})")
     print(f"  targets: pipeline >= 1.0x notebook's rows/s at 568,454 rows (0.8x at 100,000), memory <= notebook's, "
@@ -132,9 +137,12 @@ def main() -> None:
     for name, value in ratios.items():
         print(f"  {name:32s} {value:.2f}x")
     name = ("preprocess" if args.rows == 100_000 else f"preprocess_{args.rows}") + ("_in_memory" if args.in_memory_only else "")
+    if source.name != "Reviews_sample.csv":  # another set's figures beside the sample's, not over them
+        name += f"_{source.stem.lower()}"
     path = write_result(name, {"rows": args.rows, "source": source.name, "repeats": args.repeats,
                                        "workers": args.workers, "runs": runs, "seconds": seconds,
                                        "peak_memory_mb": peak_memory_mb, "rows_per_second": rows_per_second,
+                                       "cores_busy": cores_busy,
                                        "ratios": ratios})
     print(f"wrote {path}")
 

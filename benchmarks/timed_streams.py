@@ -16,11 +16,10 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import time
 
-from common import REPO, SHARED_SAMPLE, WORK, default_input, resampled_csv, write_result
+from common import SHARED_SAMPLE, WORK, default_input, measured_command, resampled_csv, write_result
 
 
 def stressed(flush_ms: int, send_delay_ms: int, workaround: bool) -> None:
@@ -51,25 +50,21 @@ def one_run(args: argparse.Namespace) -> int:
                             "--direct_num_workers", "2", "--direct_running_mode", args.mode])
 
 
-def run_outcome(command: list[str], output: pathlib.Path, timeout: int) -> dict:
-    """What one stressed run did: its exit status, and the ledger's figures when it wrote a report."""
-    started = time.perf_counter()
-    try:
-        process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        status, stderr = process.returncode, process.stderr
-    except subprocess.TimeoutExpired:
-        status, stderr = None, f"timed out after {timeout} s"
-    outcome = {"exit_status": status, "seconds": round(time.perf_counter() - started, 1)}
+def run_outcome(command: list[str], output: pathlib.Path) -> dict:
+    """What one stressed run did: its exit status, time and peak memory, and the ledger's figures
+    when it wrote a report."""
+    measured = measured_command(command, check=False)
+    outcome = {"exit_status": measured["exit_status"], "seconds": round(measured["seconds"], 1),
+               "tree_rss_mb": round(measured["tree_rss_mb"])}
     report = output / "report.json"
     if report.exists():
         ledger = json.loads(report.read_text())
         outcome.update(balanced=ledger["balanced"], rows_read=ledger["rows_read"], fates_total=ledger["fates_total"],
                        examples=sum(ledger["examples"].values()))
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    if status != 0 and lines:
+    lines = [line for line in measured["stderr_tail"].splitlines() if line.strip()]
+    if outcome["exit_status"] != 0 and lines:
         outcome["last_error_line"] = lines[-1][:300]
-    outcome["lost"] = status != 0 or not outcome.get("balanced", False)
+    outcome["lost"] = outcome["exit_status"] != 0 or not outcome.get("balanced", False)
     return outcome
 
 
@@ -81,7 +76,7 @@ def stress(input_csv: pathlib.Path, mode: str, workaround: bool, runs: int, args
         shutil.rmtree(output, ignore_errors=True)
         command = [sys.executable, __file__, "--one-run", "--input", str(input_csv), "--output", str(output),
                    "--mode", mode, "--flush-ms", str(args.flush_ms), "--send-delay-ms", str(args.send_delay_ms)]
-        outcome = run_outcome(command + ([] if workaround else ["--without-workaround"]), output, args.timeout)
+        outcome = run_outcome(command + ([] if workaround else ["--without-workaround"]), output)
         outcomes.append(outcome)
         print(f"{mode:16} {'with' if workaround else 'without':7} run {run + 1}: "
               f"{'LOST ROWS' if outcome['lost'] else 'balanced'} ({outcome['seconds']} s) "
@@ -105,10 +100,10 @@ def parsed_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--modes", nargs="+", default=["multi_processing", "multi_threading"])
     parser.add_argument("--flush-ms", type=int, default=5)
     parser.add_argument("--send-delay-ms", type=int, default=20)
-    parser.add_argument("--timeout", type=int, default=900, help="seconds one run may take")
     parser.add_argument("--stop-at-first-loss", action="store_true",
                         help="without the workaround, stop a mode's runs once one has lost rows")
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
+    parser.add_argument("--output-name", default="timed_streams", help="benchmarks/results/NAME.json")
     # One stressed run, in a process of its own (what the loop above starts):
     parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -130,7 +125,7 @@ def main(argv=None) -> int:
     print(json.dumps(summary, indent=2))
     print("OUTCOMES " + json.dumps(results))  # one line, for a test to read
     if not args.no_write:
-        path = write_result("timed_streams", {
+        path = write_result(args.output_name, {
             "input": input_csv.name, "flush_ms": args.flush_ms, "send_delay_ms": args.send_delay_ms,
             "runs": args.runs, "summary": summary, "outcomes": results})
         print(f"wrote {path}")

@@ -4,7 +4,7 @@ anywhere), or TF Serving.
 The export is one SavedModel whose serving_default signature takes raw review
 text (input `text`, string [None]) and returns `probability`, `label`,
 `num_words` and `oov_fraction`. REQUEST (also in request.json) is what the
-README's curl example sends; a test checks it against the export's own
+curl example in docs/serving.md sends; a test checks it against the export's own
 signature.
 
 The serving image is SERVING_IMAGE, the one setting that says which TensorFlow
