@@ -55,17 +55,41 @@ def is_gone(holder: dict) -> bool:
     return False
 
 
-def holder_of(fd: int) -> str:
-    """Who holds the lock, as its holder wrote it into the lock file. A holder
-    writes its name just after it takes the lock, so for a moment the file may
-    be empty, or still name a killed run: read again briefly until it names one alive."""
-    for _ in range(50):
-        holder = written_holder(fd)
-        if holder.get("pid") and not is_gone(holder):
-            return (f"{holder.get('role', 'a run')} (pid {holder['pid']} on {holder.get('host', '?')}, "
-                    f"since {holder.get('since', '?')})")
+def named_holder(fd: int) -> str | None:
+    """The holder as it wrote itself into the lock file, or None when the file
+    names nobody alive (not yet written, already emptied, or a killed run's)."""
+    holder = written_holder(fd)
+    if not holder.get("pid") or is_gone(holder):
+        return None
+    return (f"{holder.get('role', 'a run')} (pid {holder['pid']} on {holder.get('host', '?')}, "
+            f"since {holder.get('since', '?')})")
+
+
+NAME_WAIT_S = 5.0
+
+
+def taken_or_holder(fd: int, wait_s: float = NAME_WAIT_S) -> str | None:
+    """Takes the lock (None), or says who holds it.
+
+    A holder names itself just after it takes the lock and empties the file
+    just before it lets go, so a lock held by nobody named is either being
+    taken (its holder may be descheduled for a while on a loaded machine: wait
+    for the name) or being released (try the lock again). Giving up at the
+    first empty read made a writer that lost a race to a short run report
+    "another process" for a lock that was already free a moment later."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            pass
+        name = named_holder(fd)
+        if name is not None:
+            return name
+        if time.monotonic() >= deadline:
+            return "another process"
         time.sleep(0.01)
-    return "another process"
 
 
 @contextlib.contextmanager
@@ -81,11 +105,10 @@ def exclusive_writer(directory: str, role: str):
     except OSError as error:
         raise StorageError(f"cannot lock {directory} ({path}): {storage_cause(error) or error.strerror}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeld(f"{directory} is being written by {holder_of(fd)}; wait for it to finish "
-                           f"(lock {path})") from None
+        holder = taken_or_holder(fd)
+        if holder is not None:
+            raise LockHeld(f"{directory} is being written by {holder}; wait for it to finish "
+                           f"(lock {path})")
         holder = {"role": role, "pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   "command": " ".join(sys.argv)[:1000]}
