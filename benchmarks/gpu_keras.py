@@ -4,7 +4,7 @@ epoch, and float32 vs bfloat16 on real reviews.
     KERAS_BACKEND=jax python benchmarks/gpu_keras.py --data .gpu/data --out $OUT/gpu.json     (the GPU machine)
     python benchmarks/gpu_keras.py --data DIR --steps 2 --accuracy-epochs 1 --out FILE         (a CPU smoke run)
 
-Made for a GPU machine without TensorFlow (benchmarks/gpu_pack.sh packs what
+Made for a GPU machine without TensorFlow (benchmarks/gpu_pack.py packs what
 it needs): it imports only keras, numpy and trainer/models.py, the very builders
 trainer.task trains.
 
@@ -16,7 +16,7 @@ compiling backend (XLA under JAX) sees a handful of shapes, not one per batch.
 The second epoch is reported (the first includes compilation).
 
 Accuracy: lstm1 (and, in float32, each model beyond the notebook's) trained on the real sample's train split (tokens exported from
-pipelines.preprocess by gpu_pack.sh) in float32 and in bfloat16 with the same
+pipelines.preprocess by gpu_pack.py) in float32 and in bfloat16 with the same
 seed, evaluated on its validation split; and how much a review's probability
 moves between a 400-wide batch and a small batch of similar reviews padded only
 to their bucket's edge (padding neutrality; float32 on CPU moves <= 1e-5).
@@ -62,7 +62,7 @@ class BenchConfig:
 
 def parsed_config(argv=None) -> BenchConfig:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="folder of .npy files written by benchmarks/gpu_pack.sh")
+    parser.add_argument("--data", required=True, help="folder of .npy files written by benchmarks/gpu_pack.py")
     parser.add_argument("--out", required=True, help="results JSON, rewritten after every run")
     parser.add_argument("--epoch-examples", type=int, default=BenchConfig.epoch_examples)
     parser.add_argument("--batch-size", type=int, default=BenchConfig.batch_size)

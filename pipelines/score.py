@@ -31,7 +31,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.metrics import Metrics
 
 from reviews import drift, logs
-from reviews.exports import NO_WORDS, ExportError, loaded_signature, served, training_profile
+from reviews.exports import NO_WORDS, NO_WORDS_DETAIL, ExportError, loaded_signature, served, training_profile
 from pipelines.runtime import beam_args_or_exit, new_pipeline
 from reviews.paths import input_problem, output_problem
 from pipelines.sources import ReadReviews
@@ -90,7 +90,7 @@ class SplitUnscoredFn(beam.DoFn):
             return
         self.no_words.inc()
         yield beam.pvalue.TaggedOutput(REJECTED, json.dumps(
-            {"Id": review_id, "reason": NO_WORDS, "detail": "the text has no words after cleaning: not scored",
+            {"Id": review_id, "reason": NO_WORDS, "detail": NO_WORDS_DETAIL,
              "values": [result.example[:200]]}, ensure_ascii=True))
 
 

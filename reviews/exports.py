@@ -11,8 +11,9 @@ from reviews.errors import OneLineError
 
 SIGNATURE = "serving_default"
 TEXT = "text"
-# Why a review gets no score: it cleans to no words (trainer.predict and pipelines.score say so alike).
+# Why a review gets no score: it cleans to no words (trainer.predict, pipelines.score and the server say so alike).
 NO_WORDS = "no_words"
+NO_WORDS_DETAIL = "the text has no words after cleaning: not scored"
 # The validation split's profile (reviews/drift.py), written by trainer.task beside the SavedModel.
 PROFILE = os.path.join("assets.extra", "profile.json")
 
@@ -30,19 +31,25 @@ def export_problem(export_dir: str) -> str | None:
     return None
 
 
-def loaded_signature(export_dir: str, name: str = SIGNATURE):
-    """The export's raw-text signature, or an ExportError saying what the directory is instead."""
+def loaded_export(export_dir: str, name: str = SIGNATURE):
+    """The loaded SavedModel, or an ExportError saying what the directory is instead."""
     problem = export_problem(export_dir)
     if problem:
         raise ExportError(problem)
     try:
-        signatures = tf.saved_model.load(export_dir).signatures
+        loaded = tf.saved_model.load(export_dir)
     except (tf.errors.OpError, ValueError, OSError) as error:
         raise ExportError(f"{export_dir} cannot be loaded as a SavedModel: {str(error).splitlines()[0][:200]}") from None
+    signatures = loaded.signatures
     if name not in signatures or TEXT not in signatures[name].structured_input_signature[1]:
         raise ExportError(f"{export_dir} is a SavedModel but not a trainer.task export: "
                           f"it has no {name!r} signature taking {TEXT!r} (it has {sorted(signatures) or 'none'})")
-    return signatures[name]
+    return loaded
+
+
+def loaded_signature(export_dir: str, name: str = SIGNATURE):
+    """The export's raw-text signature, or an ExportError saying what the directory is instead."""
+    return loaded_export(export_dir, name).signatures[name]
 
 
 def training_profile(export_dir: str) -> dict | None:

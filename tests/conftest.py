@@ -220,3 +220,58 @@ def trained_job(tmp_path_factory, prepared) -> pathlib.Path:
     ])
     assert status == 0
     return job
+
+
+@contextlib.contextmanager
+def serving_at(**options):
+    """deploy.serving.server in this process, on a free port of 127.0.0.1, for the
+    block; yields the server (its address: server.server_address)."""
+    import threading
+
+    from deploy.serving import server
+
+    httpd = server.server(server.ServerOptions(port=0, **options))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.stop()
+
+
+def http_json(httpd_or_port, method: str, path: str, payload=None, body: bytes | None = None,
+              timeout: float = 60) -> tuple[int, dict]:
+    """One request on a connection of its own: (status, the JSON answered)."""
+    import http.client
+    import json
+
+    port = httpd_or_port if isinstance(httpd_or_port, int) else httpd_or_port.server_address[1]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = body if body is not None else (None if payload is None else json.dumps(payload).encode())
+        connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        reply = connection.getresponse()
+        return reply.status, json.loads(reply.read() or b"null")
+    finally:
+        connection.close()
+
+
+def concurrently(function, arguments: list) -> list:
+    """function(argument) for each argument, all started at once; results (or the exception raised) in order."""
+    import threading
+
+    barrier = threading.Barrier(len(arguments))
+    results = [None] * len(arguments)
+
+    def call(i):
+        barrier.wait()
+        try:
+            results[i] = function(arguments[i])
+        except Exception as error:  # noqa: BLE001
+            results[i] = error
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(arguments))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results

@@ -1,5 +1,6 @@
 """trainer.task end to end on tiny data: artifacts, export fidelity, bad input,
 a real kill-and-resume, and two workers under MultiWorkerMirroredStrategy."""
+import contextlib
 import json
 import os
 import shutil
@@ -14,9 +15,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from deploy.serving.batching import BatchingOptions
 from reviews.contract import REVIEW_ID, TOKENS
-from tests.conftest import (run_main, REPO, assert_one_line_error, latest_export, lock_holder, mounted_tmpfs, run_module,
-                            scored_alone_and_among_long_reviews)
+from tests.conftest import (run_main, REPO, assert_one_line_error, concurrently, http_json, latest_export, lock_holder,
+                            mounted_tmpfs, run_module, scored_alone_and_among_long_reviews, serving_at)
 from trainer import data, models, predict, recipes, task
 from trainer.distribution import worker_shard
 
@@ -102,12 +104,17 @@ def tf_examples(texts: list[str]) -> tf.Tensor:
         "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString() for t in texts])
 
 
-@pytest.mark.parametrize("signature", ["serving_default", "serve_tf_example", "trainer.predict"])
+@pytest.mark.parametrize("signature", ["serving_default", "serve_tf_example", "trainer.predict", "server"])
 def test_a_review_scores_the_same_alone_and_among_long_reviews(any_job, synthetic_csv, signature):
     export_dir = latest_export(any_job)
+    stack = contextlib.ExitStack()
     if signature == "trainer.predict":  # loaded as trainer.predict loads it, once
         serving_fn = predict.loaded_signature(export_dir)
         score = lambda texts: [p for p, _ in predict.scored(serving_fn, texts)]  # noqa: E731
+    elif signature == "server":  # one review a request, sent at once: the server batches them together
+        httpd = stack.enter_context(serving_at(model=export_dir, batching=BatchingOptions(batch_timeout_s=0.2)))
+        one = lambda text: http_json(httpd, "POST", "/predict", {"instances": [text]})[1]["predictions"][0]["probability"]  # noqa: E731
+        score = lambda texts: concurrently(one, texts)  # noqa: E731
     else:
         loaded = tf.saved_model.load(export_dir)
         score = {
@@ -117,7 +124,8 @@ def test_a_review_scores_the_same_alone_and_among_long_reviews(any_job, syntheti
     reviews = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False)["Text"].tolist()
     texts = [t for t in reviews if len(t.split()) < 15][:12] + ["Great.", "The box was smaller than expected but my dog loves it."]
     long_texts = [" ".join(reviews[i:i + 8]) for i in (0, 40)]  # far past TINY_LENGTH words
-    alone, among_long, reversed_request = scored_alone_and_among_long_reviews(score, texts, long_texts)
+    with stack:
+        alone, among_long, reversed_request = scored_alone_and_among_long_reviews(score, texts, long_texts)
     np.testing.assert_allclose(among_long, alone, atol=1e-5, rtol=0)
     np.testing.assert_allclose(reversed_request, alone, atol=1e-5, rtol=0)
     assert np.ptp(alone) > 1e-3  # the reviews do get different scores

@@ -344,46 +344,6 @@ def test_the_serving_image_serves_with_the_pinned_tensorflow():
     assert serving.SERVING_IMAGE.uri("r").endswith(f":tf{pinned}")
 
 
-def test_the_serving_server_answers_health_and_predictions_like_the_export(trained_job):
-    import threading
-    import urllib.error
-    import urllib.request
-
-    from deploy.serving import server
-    from reviews.exports import loaded_signature, served
-    from tests.conftest import latest_export
-
-    httpd = server.server(latest_export(trained_job), 0)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        assert urllib.request.urlopen(f"{base}/health", timeout=10).status == 200
-        body = json.dumps(serving.REQUEST).encode()
-        texts = [i["text"] for i in serving.REQUEST["instances"]]
-        expected = served(loaded_signature(latest_export(trained_job)), texts)
-        for route in ("/predict", server.TF_SERVING_ROUTE):
-            reply = json.loads(urllib.request.urlopen(urllib.request.Request(f"{base}{route}", data=body), timeout=30).read())
-            got = reply["predictions"]
-            np.testing.assert_allclose([p["probability"] for p in got], expected["probability"], atol=1e-6)
-            assert [p["num_words"] for p in got] == expected["num_words"].tolist()
-            assert set(got[0]) == {"probability", "label", "num_words", "oov_fraction"}
-        for body, message in ((b'{"instances": [3]}', "every instance must be a string"), (b"{", "the body is not JSON"),
-                              (b'{"instances": ["\\ud800"]}', "lone surrogate"), (b'{"instances": []}', "expected")):
-            with pytest.raises(urllib.error.HTTPError) as bad:
-                urllib.request.urlopen(urllib.request.Request(f"{base}/predict", data=body), timeout=10)
-            assert bad.value.code == 400 and message in json.loads(bad.value.read())["error"]
-        import http.client
-
-        connection = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=10)
-        connection.putrequest("POST", "/predict")
-        connection.putheader("Content-Length", "abc")
-        connection.endheaders()
-        reply = connection.getresponse()
-        assert reply.status == 400 and "is not a byte count" in json.loads(reply.read())["error"]
-    finally:
-        httpd.shutdown()
-
-
 # ---------------------------------------------------------------- faults at the edges
 
 def blessed_copies(two_runs, synthetic_csv, folder: pathlib.Path) -> tuple[pathlib.Path, list[str]]:
@@ -481,3 +441,71 @@ def test_a_run_whose_gate_went_stale_resumes_by_gating_again(two_runs, synthetic
     assert blessing["baseline"] == str(folder / "serving" / "1")  # gated again, against what is served now
     steps = lineage_of(folder, "weak")["steps"]
     assert [s["name"] for s in steps] == list(workflow.STEP_NAMES)
+
+
+# ---------------------------------------------------------------- serving what is pushed
+
+@pytest.mark.slow
+def test_a_version_pushed_while_serving_is_served_without_a_restart_and_no_request_fails(two_runs, synthetic_csv, tmp_path):
+    import threading
+    import time
+
+    from reviews.exports import loaded_signature, served
+    from tests.conftest import http_json, serving_at
+
+    folder, run_ids = blessed_copies(two_runs, synthetic_csv, tmp_path / "work")
+    serving_dir = folder / "serving"
+    assert workflow_main(push_args(folder, "first")) == 0
+    texts = ["Delicious coffee, fresh and rich.", "Stale, bland and overpriced.", "My dog loves these treats."]
+    expected = {run_id: served(loaded_signature(json.loads((folder / "runs" / run_id / "blessing.json").read_text())
+                                                ["candidate"]), texts)["probability"] for run_id in run_ids}
+    assert np.max(np.abs(expected["first"] - expected["weak"])) > 1e-3  # the answers tell the versions apart
+    answers, stop = [], threading.Event()
+
+    def client(number):
+        while not stop.is_set():
+            answers.append((number, *http_json(httpd, "POST", "/predict", {"instances": texts})))
+
+    with serving_at(model_base_path=str(serving_dir), poll_s=0.1) as httpd:
+        assert httpd.versions.served_version == "1"
+        clients = [threading.Thread(target=client, args=(number,)) for number in range(4)]
+        for thread in clients:
+            thread.start()
+        # The weak run's blessing predates version 1: gated again (floor 0: blessed), then pushed as version 2.
+        gating.gate(gating.GateConfig(run_dir=str(folder / "runs" / "weak"), serving_dir=str(serving_dir),
+                                      input=str(synthetic_csv), auc_tolerance=1.0, auc_floor=0.0))
+        assert workflow_main(push_args(folder, "weak")) == 0
+        deadline = time.monotonic() + 60
+        while httpd.versions.served_version != "2" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # requests on the new version too
+        stop.set()
+        for thread in clients:
+            thread.join(60)
+        status = http_json(httpd, "GET", "/v1/models/review_sentiment")
+        # A folder renamed into place that is not an export: reported, never served.
+        broken = serving_dir / ".incoming-3"
+        broken.mkdir()
+        (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+        broken.rename(serving_dir / "3")
+        while http_json(httpd, "GET", "/v1/models/review_sentiment/versions/3")[0] != 200 or \
+                http_json(httpd, "GET", "/v1/models/review_sentiment/versions/3")[1]["model_version_status"][0]["state"] != "END":
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.05)
+        _, third = http_json(httpd, "GET", "/v1/models/review_sentiment/versions/3")
+        after_broken = http_json(httpd, "POST", "/predict", {"instances": texts})
+        served_after = httpd.versions.served_version
+    assert status == (200, {"model_version_status": [
+        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+        {"version": "1", "state": "END", "status": {"error_code": "OK", "error_message": ""}}]})
+    assert answers and all(code == 200 for _, code, _ in answers), [a for a in answers if a[1] != 200][:3]
+    by_version = [(number, next(run_id for run_id in run_ids
+                                if np.allclose([p["probability"] for p in reply["predictions"]], expected[run_id], atol=1e-5)))
+                  for number, _, reply in answers]
+    for number in range(4):  # each client: the old version's answers, then the new one's, never back
+        seen = [run_id for n, run_id in by_version if n == number]
+        assert seen[0] == "first" and seen[-1] == "weak" and seen == sorted(seen), seen
+    entry = third["model_version_status"][0]
+    assert entry["state"] == "END" and entry["status"]["error_code"] != "OK" and entry["status"]["error_message"]
+    assert served_after == "2" and after_broken[0] == 200
+    np.testing.assert_allclose([p["probability"] for p in after_broken[1]["predictions"]], expected["weak"], atol=1e-5)
