@@ -60,7 +60,8 @@ def rss_mb(pid: int) -> float:
 
 
 def started_server(export: str, extra: list[str]) -> tuple[subprocess.Popen, int]:
-    log = open(REPO / "benchmarks" / "results" / ".serve_http_server.log", "w")
+    (REPO / "benchmarks" / "work").mkdir(exist_ok=True)
+    log = open(REPO / "benchmarks" / "work" / "serve_http_server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "deploy.serving.server", "--model", export, "--port", "0", *extra],
                                cwd=REPO, stderr=subprocess.PIPE, stdout=log, text=True)
     for line in process.stderr:

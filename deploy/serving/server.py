@@ -114,6 +114,10 @@ class ReviewServer(http.server.ThreadingHTTPServer):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client's connection serves many requests
+    # One write a reply, sent at once: headers and body written apart, with Nagle's algorithm on,
+    # waited for the client's delayed ACK (40 ms a request on one keep-alive connection).
+    wbufsize = 2**16
+    disable_nagle_algorithm = True
     server: ReviewServer
 
     def setup(self) -> None:
