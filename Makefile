@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/serve_http.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache build *.egg-info

@@ -31,6 +31,16 @@ def export_problem(export_dir: str) -> str | None:
     return None
 
 
+def error_summary(error: BaseException) -> str:
+    """The line of an error that says what is wrong: TensorFlow's messages start
+    with "Graph execution error:" and node names, and end with the cause."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "<stack traces",
+                                                            "[[", "File "))]
+    return (cause[-1] if cause else lines[0] if lines else type(error).__name__)[:300]
+
+
 def loaded_export(export_dir: str, name: str = SIGNATURE):
     """The loaded SavedModel, or an ExportError saying what the directory is instead."""
     problem = export_problem(export_dir)
@@ -38,8 +48,8 @@ def loaded_export(export_dir: str, name: str = SIGNATURE):
         raise ExportError(problem)
     try:
         loaded = tf.saved_model.load(export_dir)
-    except (tf.errors.OpError, ValueError, OSError) as error:
-        raise ExportError(f"{export_dir} cannot be loaded as a SavedModel: {str(error).splitlines()[0][:200]}") from None
+    except Exception as error:  # noqa: BLE001  any damage (a cut variables file raises IndexError) is a bad export
+        raise ExportError(f"{export_dir} cannot be loaded as a SavedModel: {error_summary(error)}") from None
     signatures = loaded.signatures
     if name not in signatures or TEXT not in signatures[name].structured_input_signature[1]:
         raise ExportError(f"{export_dir} is a SavedModel but not a trainer.task export: "

@@ -1,6 +1,7 @@
 """deploy.serving: the endpoint spec, the batcher, the versions, and the HTTP
 server over real exports on 127.0.0.1."""
 import base64
+import http.client
 import json
 import os
 import pathlib
@@ -212,6 +213,21 @@ def test_the_newest_version_is_served_and_a_new_one_replaces_it_after_its_reques
         assert gone is None and current.version == "3"
 
 
+def test_a_real_version_cut_short_is_reported_and_the_older_one_served(export, tmp_path):
+    shutil.copytree(export, tmp_path / "1")
+    shutil.copytree(export, tmp_path / "2")
+    (variables,) = (tmp_path / "2" / "variables").glob("variables.data-*")
+    variables.write_bytes(variables.read_bytes()[:100])  # a copy cut short: reading it raises IndexError
+    served = versions.Versions(base_path=str(tmp_path), poll_s=0)
+    assert served.served_version == "1"
+    (cut,) = served.status("2")
+    assert cut["state"] == "END" and "cannot be loaded as a SavedModel" in cut["status"]["error_message"]
+    served.poll()
+    assert served.status("2") == [cut] and served.served_version == "1"  # not tried again
+    with pytest.raises(ExportError, match="cannot be loaded as a SavedModel"):
+        versions.Versions(model_dir=str(tmp_path / "2"))
+
+
 def test_a_version_that_does_not_load_is_reported_and_never_served(tmp_path):
     new_version(tmp_path, 1)
     new_version(tmp_path, 2, valid=False)  # the newest is broken at start: the older one is served
@@ -340,6 +356,13 @@ def test_status_metadata_and_unknown_routes_answer_like_tf_serving(export):
             assert status == 404 and set(reply) == {"error"}, (path, reply)
 
 
+@pytest.fixture(scope="module")
+def small_server(export):
+    """One server for the bad requests: each must leave it serving the next."""
+    with serving_at(model=export, max_instances=10, batching=batching.BatchingOptions(max_queued=10)) as httpd:
+        yield httpd
+
+
 @pytest.mark.parametrize("payload, status, message", [
     (b'{"instances": [3]}', 400, "every instance must be a string"),
     (b"{", 400, "the body is not JSON"),
@@ -348,17 +371,18 @@ def test_status_metadata_and_unknown_routes_answer_like_tf_serving(export):
     (b'{"instances": ["a"], "inputs": ["b"]}', 400, "not both"),
     (b'{"instances": ["a"], "signature_name": "transform_features"}', 400, "signature_name"),
     (b'{"instances": [{"b64": "!!"}], "signature_name": "serve_tf_example"}', 400, "not base64"),
-    (b'{"instances": [{"b64": "bm90IGFuIGV4YW1wbGU="}], "signature_name": "serve_tf_example"}', 400, "the model refused"),
+    (b'{"instances": [{"b64": "bm90IGFuIGV4YW1wbGU="}], "signature_name": "serve_tf_example"}', 400,
+     "the model refused the input: Could not parse example input"),
+    (b'{"instances": ["a"], "signature_name": ["serving_default"]}', 400, "signature_name"),
     (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
     (json.dumps({"instances": ["a"] * 11}).encode(), 400, "11 instances: at most 10"),
 ])
-def test_bad_requests_are_400_with_a_reason_and_the_server_goes_on(export, expected, payload, status, message):
-    with serving_at(model=export, max_instances=10, batching=batching.BatchingOptions(max_queued=10)) as httpd:
-        got, reply = http_json(httpd, "POST", "/predict", body=payload)
-        assert got == status and message in reply["error"], reply
-        status, reply = http_json(httpd, "POST", "/predict", {"instances": TEXTS[:1]})
-        assert status == 200
-        assert_predictions(reply["predictions"], TEXTS[:1], expected)
+def test_bad_requests_are_400_with_a_reason_and_the_server_goes_on(small_server, expected, payload, status, message):
+    got, reply = http_json(small_server, "POST", "/predict", body=payload)
+    assert got == status and message in reply["error"], reply
+    status, reply = http_json(small_server, "POST", "/predict", {"instances": TEXTS[:1]})
+    assert status == 200
+    assert_predictions(reply["predictions"], TEXTS[:1], expected)
 
 
 def raw_exchange(port: int, request: bytes, timeout: float = 30) -> bytes:
@@ -381,12 +405,45 @@ def test_a_body_too_large_is_refused_before_it_is_read_and_slow_clients_cost_bou
         # A client that waits for 100 Continue hears 413 instead.
         answer = raw_exchange(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 413")
-        # A Content-Length larger than the body: the connection is closed after the client timeout.
+        # A Content-Length larger than the body: 408 and the connection closed after the client timeout.
         started = time.monotonic()
         answer = raw_exchange(port, b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"instances"')
-        assert answer == b"" and 0.9 <= time.monotonic() - started < 10
+        assert answer.startswith(b"HTTP/1.1 408") and b"the body stopped after 12 of 500 bytes" in answer
+        assert 0.9 <= time.monotonic() - started < 10
+        # A connection that sends nothing at all is closed after the client timeout, without a word.
+        started = time.monotonic()
+        assert raw_exchange(port, b"") == b"" and 0.9 <= time.monotonic() - started < 10
         assert raw_exchange(port, b"POST /predict HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 411")
         assert http_json(httpd, "POST", "/predict", {"instances": TEXTS[:1]})[0] == 200
+        # A client that sends its whole body before reading (no Expect) hears the 413 too, not a reset.
+        status, reply = http_json(httpd, "POST", "/predict", body=b" " * 2**24)
+        assert status == 413 and "at most 1,000" in reply["error"]
+        # One reading of where a body ends (RFC 9112), as a proxy in front would read it.
+        for headers, status in ((b"Content-Length: +3", 400), (b"Content-Length: 1_0", 400),
+                                (b"Content-Length: 3\r\nContent-Length: 4", 400),
+                                (b"Content-Length: 3\r\nTransfer-Encoding: chunked", 400),
+                                (b"Transfer-Encoding: chunked", 411)):
+            answer = raw_exchange(port, b"POST /predict HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n\r\n[1]")
+            assert answer.startswith(b"HTTP/1.1 %d" % status), (headers, answer)
+
+
+def test_a_body_left_unread_closes_the_connection_and_routes_ignore_query_strings(export, expected):
+    import http.client
+
+    with serving_at(model=export) as httpd:
+        connection = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=30)
+        body = json.dumps({"instances": TEXTS[:1]}).encode()
+        for method, path, status in (("POST", "/nowhere", 404), ("POST", "/v1/models/other:predict", 404),
+                                     ("POST", "/v1/models/review_sentiment/metadata", 405), ("GET", "/health", 200),
+                                     ("POST", "/predict?trace=1", 200), ("GET", "/health?probe=1", 200),
+                                     ("GET", "/predict", 405), ("HEAD", "/health", 200)):
+            # The same client connection throughout: a body refused unread must not be read as the next request.
+            connection.request(method, path, body=body if method == "POST" else None)
+            reply = connection.getresponse()
+            payload = reply.read()
+            assert reply.status == status, (method, path, payload)
+            assert (payload == b"") == (method == "HEAD")
+        connection.close()
 
 
 def started_server(*args: str) -> tuple[subprocess.Popen, int, list]:
@@ -420,11 +477,17 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0_and_faults_are_one_
         body = json.dumps({"instances": TEXTS}).encode()
         in_flight = socket.create_connection(("127.0.0.1", port), timeout=60)
         in_flight.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
-        time.sleep(0.5)
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # a keep-alive client of a load balancer
+        kept.request("GET", "/health")
+        assert kept.getresponse().read() and time.sleep(0.5) is None
         process.send_signal(signal.SIGTERM)
         time.sleep(1.5)  # the accept loop notices within its 0.5 s poll
         with pytest.raises(OSError):  # no longer accepting
             raw_exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+        kept.request("GET", "/health")
+        draining = kept.getresponse()
+        assert draining.status == 503 and json.loads(draining.read()) == {"error": "shutting down"}
+        kept.close()
         in_flight.sendall(body[10:])
         answer = b""
         while chunk := in_flight.recv(65536):
@@ -440,7 +503,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0_and_faults_are_one_
     log = "".join(lines)
     assert "Traceback" not in log and lines[-1].startswith("serving: SIGTERM: stopped"), log
     assert sum("the body ended after 1 of 500 bytes" in line or "connection ended" in line for line in lines) >= 1, log
-    assert sum("nothing received for 3 s; connection closed" in line for line in lines) >= 1, log
+    assert sum('408: the body stopped after 1 of 500 bytes for 3 s' in line for line in lines) >= 1, log
 
 
 def test_bad_options_are_one_line_errors(tmp_path):
@@ -450,7 +513,11 @@ def test_bad_options_are_one_line_errors(tmp_path):
                           (["--model", str(tmp_path)], "holds no saved_model.pb"),
                           ([], "--model or --model-base-path"),
                           (["--model", "x", "--max-instances", "20000"], "is below --max-instances"),
-                          (["--model", "x", "--model-base-path", "y"], "not allowed with")):
-        result = run_main("deploy.serving.server", *args, "--port", "0")
+                          (["--model", "x", "--model-base-path", "y"], "not allowed with"),
+                          (["--model", "x", "--port", "70000"], "a port is 0-65535"),
+                          (["--model", "x", "--client-timeout-seconds", "0"], "--client-timeout-seconds 0: a number of seconds above 0"),
+                          (["--model", "x", "--batch-timeout-ms", "nan"], "--batch-timeout-ms nan"),
+                          (["--model", "x", "--file-system-poll-wait-seconds", "-1"], "--file-system-poll-wait-seconds -1")):
+        result = run_main("deploy.serving.server", "--port", "0", *args)
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("serving: error: ")
         assert message in result.stderr, result.stderr

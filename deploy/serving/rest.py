@@ -75,7 +75,7 @@ def predict_request(body: bytes, max_instances: int) -> PredictRequest:
     if not isinstance(request, dict):
         raise BadRequest('expected {"instances": [...]} or {"inputs": [...]}')
     signature = request.get("signature_name") or "serving_default"
-    if signature not in PREDICT_SIGNATURES:
+    if not isinstance(signature, str) or signature not in PREDICT_SIGNATURES:
         raise BadRequest(f"signature_name {str(signature)[:100]!r}: one of {', '.join(PREDICT_SIGNATURES)}")
     if ("instances" in request) == ("inputs" in request):
         raise BadRequest('give either "instances" (row format) or "inputs" (columnar format), not both'

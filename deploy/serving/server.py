@@ -31,9 +31,11 @@ import ctypes
 import dataclasses
 import http.server
 import json
+import math
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -48,10 +50,12 @@ from deploy.serving.batching import Batcher, BatchingOptions, Overloaded, TimedO
 from deploy.serving.versions import Versions
 from reviews import logs
 from reviews.errors import one_line_errors
+from reviews.exports import error_summary
 
 TF_SERVING_ROUTE = f"/v1/models/{MODEL_NAME}:predict"
 MODEL_ROUTE = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<verb>/metadata|:\w+)?$")
 LARGE_BODY = 2**20  # after a body this large, memory the allocator holds is given back
+LINGER_S = 2.0  # how long a body refused unread is still read and dropped before the connection closes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +91,25 @@ class ReviewServer(http.server.ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections do not hold up the exit
     request_queue_size = 1024  # socketserver's 5 resets clients that connect at once (listen backlog)
 
-    def __init__(self, options: ServerOptions, versions: Versions, batcher: Batcher):
+    def __init__(self, options: ServerOptions, versions: Versions | None, batcher: Batcher | None):
         self.options, self.versions, self.batcher = options, versions, batcher
         self.active = 0  # requests being answered
         self.draining = False
         self.counts_lock = threading.Lock()
+        self.overloads, self.overload_logged = 0, 0.0
         super().__init__((options.host, options.port), Handler)
+
+    def overload_noted(self) -> bool:
+        """Whether this 503 is logged: the first in a second is, with how many were not."""
+        with self.counts_lock:
+            self.overloads += 1
+            if time.monotonic() - self.overload_logged < 1.0:
+                return False
+            self.overload_logged = time.monotonic()
+            if self.overloads > 1:
+                sys.stderr.write(f"serving: {self.overloads - 1:,} more requests refused (503) in the last second\n")
+            self.overloads = 0
+            return True
 
     def handle_error(self, request, client_address) -> None:
         """A connection fault (a client gone mid-reply) is one log line, never a traceback."""
@@ -129,15 +146,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def reply(self, status: int, payload: dict, close: bool = False) -> None:
         self.refusal = payload.get("error", "") if status >= 400 else ""
         body = json.dumps(payload).encode()
+        if self.unread_body():  # what follows on the connection is that body, not a request: do not read on
+            close, self.linger = True, True
         if close or self.server.draining:
             self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if status == 503:
+            self.send_header("Retry-After", "1")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def unread_body(self) -> bool:
+        headers = getattr(self, "headers", None)
+        if headers is None or self.body_read:
+            return False
+        length = headers.get("Content-Length", "0").strip()
+        return "Transfer-Encoding" in headers or not (length.isascii() and length.isdigit() and int(length) == 0)
 
     def send_error(self, code, message=None, explain=None) -> None:
         """http.server's own errors (a bad request line, an unknown method) as JSON too."""
@@ -146,6 +175,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_request(self, code="-", size="-") -> None:
         refusal = getattr(self, "refusal", "")
         if refusal:
+            if str(code) == "503" and not self.server.overload_noted():
+                return  # under overload, one line a second says how many were refused
             self.log_message('"%s" %s: %s', self.requestline, str(code), refusal[:300])
         elif self.server.options.log_requests:
             super().log_request(code, size)
@@ -162,7 +193,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self.raw_requestline = b""  # stays empty when the wait for a request line times out
+        self.body_read, self.linger = False, False
         super().handle_one_request()
+
+    def finish(self) -> None:
+        super().finish()
+        if self.linger:
+            self.lingering_close()
+
+    def lingering_close(self) -> None:
+        """After refusing a body unread (413), read and drop what the client still sends, for
+        a moment, before closing: a client that sends its whole body before it reads (most do)
+        then gets the answer instead of a reset connection."""
+        deadline = time.monotonic() + LINGER_S
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_S)
+            while time.monotonic() < deadline and self.connection.recv(2**16):
+                pass
+        except OSError:
+            pass
 
     def handle_expect_100(self) -> bool:
         """A client that waits for 100 Continue is told before it sends a body that is too large."""
@@ -170,12 +220,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.content_length()
         except HTTPError as error:
             self.reply(error.status, {"error": str(error)}, close=True)
+            self.linger = False  # it sends no body
             return False
         return super().handle_expect_100()
 
     # ------------------------------------------------------------------ routes
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.answered(self.got)
+
+    def do_HEAD(self) -> None:  # noqa: N802  health checkers that use HEAD
         self.answered(self.got)
 
     def do_POST(self) -> None:  # noqa: N802
@@ -192,15 +246,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (TimeoutError, ConnectionError):
             raise  # the client's fault: http.server and handle_error log it in one line
         except Exception as error:  # noqa: BLE001  a fault of ours: 500 and one line, the server goes on
-            self.reply(500, {"error": f"internal error: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"},
-                       close=True)
+            self.reply(500, {"error": f"internal error: {type(error).__name__}: {error_summary(error)}"}, close=True)
         finally:
             with self.server.counts_lock:
                 self.server.active -= 1
 
+    @property
+    def route(self) -> str:
+        return self.path.split("?", 1)[0]
+
     def model_route(self) -> tuple[str | None, str]:
         """(the version asked for or None, the verb: '', '/metadata', ':predict', ...), or 404."""
-        match = MODEL_ROUTE.match(self.path.split("?", 1)[0])
+        match = MODEL_ROUTE.match(self.route)
         if match is None:
             raise HTTPError(404, f"no route {self.path[:200]}")
         if match["model"] != MODEL_NAME:
@@ -209,9 +266,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def got(self) -> tuple[int, dict]:
         versions = self.server.versions
-        if self.path == self.server.options.health_route:
+        if self.route == self.server.options.health_route:
             served = versions.served_version
+            if self.server.draining:
+                return 503, {"error": "shutting down"}
             return (200, {"status": "ok", "version": served}) if served else (503, {"error": "no version is served yet"})
+        if self.route == self.server.options.predict_route:
+            raise HTTPError(405, f"{self.route} takes POST")
         version, verb = self.model_route()
         if verb == "":
             status = versions.status(version)
@@ -225,13 +286,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise self.not_served(version)
                 return 200, {"model_spec": {"name": MODEL_NAME, "signature_name": "", "version": servable.version},
                              "metadata": {"signature_def": {"signature_def": servable.signature_defs()}}}
-        raise HTTPError(404, f"no route GET {self.path[:200]}")
+        if verb == ":predict":
+            raise HTTPError(405, f"{self.route} takes POST")
+        raise HTTPError(404, f"no route {self.command} {self.path[:200]}")
 
     def posted(self) -> tuple[int, dict]:
-        if self.path == self.server.options.predict_route:
+        if self.route == self.server.options.predict_route:
             version = None
+        elif self.route == self.server.options.health_route:
+            raise HTTPError(405, f"{self.route} takes GET")
         else:
             version, verb = self.model_route()
+            if verb in ("", "/metadata"):
+                raise HTTPError(405, f"{self.route} takes GET")
             if verb != ":predict":
                 raise HTTPError(404, f"no route POST {self.path[:200]} (:predict is served; classify, regress are not)")
         return 200, self.predicted(version)
@@ -246,15 +313,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ predict
 
     def content_length(self) -> int:
-        given = self.headers.get("Content-Length")
-        if given is None:
+        """The body's length, read strictly (RFC 9112: one Content-Length of digits, no chunked
+        body beside it), so that a proxy in front and this server agree where a request ends."""
+        given = self.headers.get_all("Content-Length") or []
+        if "Transfer-Encoding" in self.headers:
+            raise HTTPError(400 if given else 411, "chunked bodies are not read: send a Content-Length instead", close=True)
+        if not given:
             raise HTTPError(411, "a request body needs a Content-Length", close=True)
-        try:
-            length = int(given)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise HTTPError(400, f"Content-Length {given[:50]!r} is not a byte count", close=True) from None
+        if len(given) > 1:
+            raise HTTPError(400, "the request has more than one Content-Length", close=True)
+        if not (given[0].isascii() and given[0].isdigit()):
+            raise HTTPError(400, f"Content-Length {given[0][:50]!r} is not a byte count", close=True)
+        length = int(given[0])
         if length > self.server.options.max_request_bytes:
             raise HTTPError(413, f"the body is {length:,} bytes: at most {self.server.options.max_request_bytes:,} "
                             "(--max-request-bytes); send fewer reviews a request", close=True)
@@ -262,10 +332,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def body(self) -> bytes:
         length = self.content_length()
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise HTTPError(400, f"the body ended after {len(body):,} of {length:,} bytes", close=True)
-        return body
+        chunks, received = [], 0
+        try:
+            while received < length:
+                chunk = self.rfile.read1(min(length - received, 2**20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+        except TimeoutError:
+            raise HTTPError(408, f"the body stopped after {received:,} of {length:,} bytes for {self.timeout:g} s",
+                            close=True) from None
+        finally:
+            self.body_read = True
+        if received < length:
+            raise HTTPError(400, f"the body ended after {received:,} of {length:,} bytes", close=True)
+        return b"".join(chunks)
 
     def predicted(self, version: str | None) -> dict:
         server = self.server
@@ -283,7 +365,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except (Overloaded, TimedOut) as error:
                     raise HTTPError(503, str(error)) from None
                 except tf.errors.InvalidArgumentError as error:
-                    raise HTTPError(400, f"the model refused the input: {error.message.splitlines()[0][:300]}") from None
+                    raise HTTPError(400, f"the model refused the input: {error_summary(error)}") from None
         answer = rest.reply(request, outputs)
         if len(body) >= LARGE_BODY:
             del body, request, outputs
@@ -319,12 +401,16 @@ def serving_options(argv=None) -> ServerOptions:
     model = args.model or (None if args.model_base_path else os.environ.get("AIP_STORAGE_URI"))
     if not model and not args.model_base_path:
         parser.error("--model or --model-base-path (or AIP_STORAGE_URI) is required")
-    for name in ("max_batch_size", "max_queued_reviews", "max_request_bytes", "max_instances"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("poll_s", "batch_timeout_ms", "client_timeout_seconds", "request_timeout_seconds", "drain_seconds"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must not be negative")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port}: a port is 0-65535 (0: any free one)")
+    for flag in ("--max-batch-size", "--max-queued-reviews", "--max-request-bytes", "--max-instances"):
+        if getattr(args, flag[2:].replace("-", "_")) < 1:
+            parser.error(f"{flag} must be at least 1")
+    for flag, least in (("--file-system-poll-wait-seconds", 0), ("--batch-timeout-ms", 0), ("--drain-seconds", 0),
+                        ("--client-timeout-seconds", None), ("--request-timeout-seconds", None)):
+        value = getattr(args, "poll_s" if flag.startswith("--file") else flag[2:].replace("-", "_"))
+        if not math.isfinite(value) or value < 0 or (least is None and value == 0):
+            parser.error(f"{flag} {value:g}: " + ("a number of seconds above 0" if least is None else "a number, 0 or more"))
     if args.max_queued_reviews < args.max_instances:
         parser.error(f"--max-queued-reviews {args.max_queued_reviews} is below --max-instances {args.max_instances}: "
                      "the largest request could never be queued")
@@ -339,18 +425,22 @@ def serving_options(argv=None) -> ServerOptions:
 
 
 def server(options: ServerOptions) -> ReviewServer:
-    """Loads the export (an ExportError if --model is not one) and binds; serve_forever() serves."""
+    """Binds, then loads the export (an ExportError if --model is not one); serve_forever() serves.
+    Bound first: a port that is taken is said at once, not after the model's load."""
     if options.model_base_path is not None and not tf.io.gfile.isdir(options.model_base_path):
         raise DeployError(f"--model-base-path {options.model_base_path} is not a folder")
-    versions = Versions(model_dir=options.model, poll_s=options.poll_s) if options.model else \
-        Versions(base_path=options.model_base_path, poll_s=options.poll_s)
-    batcher = Batcher(options.batching)
     try:
-        return ReviewServer(options, versions, batcher)
-    except OSError as error:
-        batcher.stop()
-        versions.stop()
-        raise DeployError(f"cannot listen on {options.host}:{options.port}: {error.strerror or error}") from None
+        httpd = ReviewServer(options, None, None)
+    except (OSError, OverflowError) as error:
+        raise DeployError(f"cannot listen on {options.host}:{options.port}: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        httpd.versions = Versions(model_dir=options.model, poll_s=options.poll_s) if options.model else \
+            Versions(base_path=options.model_base_path, poll_s=options.poll_s)
+    except BaseException:
+        httpd.server_close()
+        raise
+    httpd.batcher = Batcher(options.batching)
+    return httpd
 
 
 def served_until_terminated(httpd: ReviewServer) -> str:

@@ -31,7 +31,7 @@ import time
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-from reviews.exports import ExportError, loaded_export
+from reviews.exports import ExportError, error_summary, loaded_export
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,9 @@ class Versions:
         started = time.monotonic()
         try:
             servable = self.loader(version, path)
-        except (ExportError, tf.errors.OpError, ValueError, OSError) as error:
+        except Exception as error:  # noqa: BLE001  whatever it is, this version is not served and not tried again
             self._failed.add(number)
-            reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+            reason = error_summary(error)
             self._set(number, "END", reason, "INVALID_ARGUMENT" if isinstance(error, ExportError) else "UNKNOWN")
             log.warning("version %s of %s not served: %s", version, self.base_path, reason)
             return False
@@ -202,7 +202,7 @@ class Versions:
             try:
                 self.poll()
             except Exception as error:  # noqa: BLE001  a poll that failed must not end polling
-                log.warning("polling %s failed: %s", self.base_path, str(error).splitlines()[0][:300] if str(error) else error)
+                log.warning("polling %s failed: %s", self.base_path, error_summary(error))
 
     def stop(self) -> None:
         self._stop.set()
