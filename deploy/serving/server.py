@@ -17,13 +17,17 @@ Routes:
     GET  /v1/models/review_sentiment[/versions/N]         TF Serving's model status
     GET  /v1/models/review_sentiment[/versions/N]/metadata  its signature defs
     POST /v1/models/review_sentiment[/versions/N]:predict   404 for a version not served
-Request and reply formats: rest.py. Errors are {"error": "..."}: 400 bad
-input, 404 unknown model, version or route, 411 no Content-Length, 413 a
-body over --max-request-bytes (refused before it is read), 503 overloaded,
-no version served yet, or shutting down. A slow or vanished client costs at
-most --client-timeout-seconds and one log line. SIGTERM (what Vertex AI and
-Kubernetes send) stops accepting, lets the requests in flight finish, and
-exits 0.
+Query strings are ignored; HEAD answers as GET without a body. Request and
+reply formats: rest.py. Errors are {"error": "..."}: 400 bad input (and a
+Content-Length that is not one plain number), 404 unknown model, version or
+route, 405 the wrong method for a route, 408 a body that stalls, 411 no
+Content-Length (chunked bodies are not read), 413 a body over
+--max-request-bytes (refused before it is read), 501 a method we have no
+route for, 503 overloaded (with Retry-After), no version served yet, or
+shutting down. A refused body that was not read closes the connection. A
+slow or vanished client costs at most --client-timeout-seconds and one log
+line. SIGTERM (what Vertex AI and Kubernetes send) stops accepting, answers
+503 on /health, lets the requests in flight finish, and exits 0.
 """
 import argparse
 import contextlib
