@@ -89,9 +89,10 @@ class Recording:
 
     def __init__(self, version="1", gate=None):
         self.version, self.path, self.in_flight, self.released = version, f"/v/{version}", 0, False
-        self.calls, self.gate = [], gate
+        self.calls, self.gate, self.entered = [], gate, threading.Event()
 
     def run(self, signature, inputs):
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(30)
         self.calls.append(list(inputs))
@@ -103,18 +104,33 @@ class Recording:
         self.released = True
 
 
+def queued_reviews(batcher, count: int) -> None:
+    """Waits until `count` reviews wait in the batcher's queue."""
+    deadline = time.monotonic() + 30
+    while batcher._queued != count:
+        assert time.monotonic() < deadline, batcher._queued
+        time.sleep(0.01)
+
+
 def test_concurrent_requests_share_calls_and_each_gets_its_own_outputs_in_order():
-    servable = Recording()
-    batcher = batching.Batcher(batching.BatchingOptions(max_batch_size=64, batch_timeout_s=0.5))
+    gate = threading.Event()
+    servable = Recording(gate=gate)  # a call in progress while the other requests arrive
+    batcher = batching.Batcher(batching.BatchingOptions(max_batch_size=64, batch_timeout_s=0))
     requests = [[f"{i}" * (j + 1) for j in range(i % 4 + 1)] for i in range(1, 17)]
+    first = threading.Thread(target=batcher.outputs, args=(servable, "serving_default", ["first"]))
     try:
-        with_arrivals = lambda inputs: batcher.outputs(servable, "serving_default", inputs)  # noqa: E731
-        results = concurrently(with_arrivals, requests)
+        first.start()
+        servable.entered.wait(30)
+        opener = threading.Thread(target=lambda: (queued_reviews(batcher, sum(map(len, requests))), gate.set()))
+        opener.start()
+        results = concurrently(lambda inputs: batcher.outputs(servable, "serving_default", inputs), requests)
     finally:
+        gate.set()
         batcher.stop()
+    servable.calls.pop(0)  # ["first"]
     for inputs, outputs in zip(requests, results):
         assert outputs["length"].tolist() == [len(x) for x in inputs] and outputs["first"].tolist() == [x[0] for x in inputs]
-    assert len(servable.calls) < len(requests)  # batched: fewer calls than requests
+    assert len(servable.calls) == 1  # all 16 requests, queued meanwhile, in one call (40 reviews <= 64)
     assert sorted(x for call in servable.calls for x in call) == sorted(x for r in requests for x in r)
 
 
@@ -156,12 +172,12 @@ def test_a_full_queue_refuses_at_once_and_a_failing_input_fails_only_its_request
     batcher = batching.Batcher(batching.BatchingOptions(max_batch_size=2, batch_timeout_s=0, max_queued=4))
     try:
         busy = threading.Thread(target=batcher.outputs, args=(servable, "serving_default", ["x", "y"]))
-        busy.start()  # taken by the worker, which waits at the gate
-        time.sleep(0.2)
+        busy.start()
+        servable.entered.wait(30)  # taken by the worker, which waits at the gate
         queued = [threading.Thread(target=batcher.outputs, args=(servable, "serving_default", [s])) for s in "abcd"]
         for thread in queued:
             thread.start()
-        time.sleep(0.2)
+        queued_reviews(batcher, 4)
         started = time.monotonic()
         with pytest.raises(batching.Overloaded, match="4 reviews are queued"):
             batcher.outputs(servable, "serving_default", ["e"])
