@@ -31,6 +31,15 @@ def export_problem(export_dir: str) -> str | None:
     return None
 
 
+def numeric_versions(base_path: str) -> list[int]:
+    """The numeric folders of a model base path, the versions TF Serving would load
+    (ASCII digits only: a push's hidden .incoming-N folder is not one)."""
+    if not tf.io.gfile.isdir(base_path):
+        return []
+    names = (name.rstrip("/") for name in tf.io.gfile.listdir(base_path))
+    return sorted(int(name) for name in names if name.isascii() and name.isdigit())
+
+
 def error_summary(error: BaseException) -> str:
     """The line of an error that says what is wrong: TensorFlow's messages start
     with "Graph execution error:" and node names, and end with the cause."""

@@ -51,10 +51,8 @@ def test_the_serving_server_answers_health_and_predictions_like_the_export(train
 
     from deploy.serving import server
 
-    httpd = server.server(server.ServerOptions(model=latest_export(trained_job), port=0))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with serving_at(model=latest_export(trained_job)) as httpd:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
         assert urllib.request.urlopen(f"{base}/health", timeout=10).status == 200
         body = json.dumps(serving.REQUEST).encode()
         texts = [i["text"] for i in serving.REQUEST["instances"]]
@@ -78,8 +76,6 @@ def test_the_serving_server_answers_health_and_predictions_like_the_export(train
         connection.endheaders()
         reply = connection.getresponse()
         assert reply.status == 400 and "is not a byte count" in json.loads(reply.read())["error"]
-    finally:
-        httpd.stop()
 
 
 # ------------------------------------------------------------------ the batcher (no TensorFlow)

@@ -482,6 +482,11 @@ def test_a_version_pushed_while_serving_is_served_without_a_restart_and_no_reque
         stop.set()
         for thread in clients:
             thread.join(60)
+        # Version 1 is released on the poller's thread once its last request is done (its release
+        # collects garbage, seconds on a loaded machine): UNLOADING until then, END after.
+        while httpd.versions.status("1")[0]["state"] != "END":
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.05)
         status = http_json(httpd, "GET", "/v1/models/review_sentiment")
         # A folder renamed into place that is not an export: reported, never served.
         broken = serving_dir / ".incoming-3"

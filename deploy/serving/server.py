@@ -166,11 +166,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def unread_body(self) -> bool:
-        headers = getattr(self, "headers", None)
+        """The request announced a body that body() has not read."""
+        headers = getattr(self, "headers", None)  # None: the request line itself was refused
         if headers is None or self.body_read:
             return False
-        length = headers.get("Content-Length", "0").strip()
-        return "Transfer-Encoding" in headers or not (length.isascii() and length.isdigit() and int(length) == 0)
+        return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() != "0"
 
     def send_error(self, code, message=None, explain=None) -> None:
         """http.server's own errors (a bad request line, an unknown method) as JSON too."""
@@ -289,7 +289,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if servable is None:
                     raise self.not_served(version)
                 return 200, {"model_spec": {"name": MODEL_NAME, "signature_name": "", "version": servable.version},
-                             "metadata": {"signature_def": {"signature_def": servable.signature_defs()}}}
+                             "metadata": {"signature_def": {"signature_def": servable.signature_defs}}}
         if verb == ":predict":
             raise HTTPError(405, f"{self.route} takes POST")
         raise HTTPError(404, f"no route {self.command} {self.path[:200]}")

@@ -22,6 +22,7 @@ The status follows TF Serving's GetModelStatus: states START, LOADING,
 AVAILABLE, UNLOADING, END, and an error code and message per version.
 """
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -31,7 +32,7 @@ import time
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-from reviews.exports import ExportError, error_summary, loaded_export
+from reviews.exports import ExportError, error_summary, loaded_export, numeric_versions
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,12 @@ class Servable:
         self.in_flight = 0
 
     def run(self, signature: str, inputs: list) -> dict:
+        """One call of a predict signature (PREDICT_SIGNATURES names its input)."""
         function = self.signatures[signature]
-        (argument,) = function.structured_input_signature[1]
-        return {name: value.numpy() for name, value in function(**{argument: tf.constant(inputs, tf.string)}).items()}
+        return {name: value.numpy()
+                for name, value in function(**{PREDICT_SIGNATURES[signature]: tf.constant(inputs, tf.string)}).items()}
 
+    @functools.cached_property
     def signature_defs(self) -> dict:
         """The signatures as TF Serving's metadata route writes them."""
         def tensor(spec, name: str) -> dict:
@@ -74,16 +77,6 @@ class Servable:
 
 def status_entry(version: str, state: str, error: str = "", code: str = "OK") -> dict:
     return {"version": version, "state": state, "status": {"error_code": code, "error_message": error}}
-
-
-def numeric_versions(base_path: str) -> list[int]:
-    """The numeric folders TF Serving would load (ASCII digits only; a push's hidden
-    .incoming-N folder is not one)."""
-    try:
-        names = [name.rstrip("/") for name in tf.io.gfile.listdir(base_path)]
-    except tf.errors.OpError:
-        return []
-    return sorted(int(name) for name in names if name.isascii() and name.isdigit())
 
 
 class Versions:

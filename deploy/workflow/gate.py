@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from deploy import DeployError
 from deploy.workflow.lineage import file_digests, files_under, folder_sha256
-from reviews.exports import loaded_signature, served
+from reviews.exports import loaded_signature, numeric_versions as versions, served
 from reviews.contract import REVIEW_ID, TIME
 from reviews.locks import exclusive_writer
 from trainer import artifacts, data, evaluate, evaluation
@@ -56,14 +56,6 @@ class GateConfig:
     @property
     def blessing_path(self) -> str:
         return os.path.join(self.run_dir, "blessing.json")
-
-
-def versions(serving_dir: str) -> list[int]:
-    """The numeric folders TF Serving would load (ASCII digits only)."""
-    if not tf.io.gfile.isdir(serving_dir):
-        return []
-    names = (name.rstrip("/") for name in tf.io.gfile.listdir(serving_dir))
-    return sorted(int(name) for name in names if name.isascii() and name.isdigit())
 
 
 def serving_version(serving_dir: str) -> str | None:
